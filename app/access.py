@@ -1,0 +1,280 @@
+"""The one place that decides "may this principal do this action on this object".
+
+Every route asks :class:`Access` (one per request, so lookups are cached and a folder listing is
+a fixed number of queries). Rules, in short:
+
+- Group metadata (name, description, access) is visible to every signed-in person, so closed
+  groups can be found and asked to join; members lists only to members and site admins.
+- Content (folders, later documents) is for group members only. Site admins are operators, not
+  readers: they may manage membership of any group (to rescue an orphaned group), and such a
+  change is recorded, but they read content only as members.
+- Folder access is the intersection along the path from the root: an ``open`` folder adds no
+  restriction, a ``closed`` one narrows to its member list (viewer/editor). Group owners and
+  admins manage every folder. So a folder is never wider than its parent, and narrowing a parent
+  narrows its whole subtree at once, with nothing copied that could go stale.
+- Not readable ⇒ :class:`NotFound` (identical to a missing id); readable but not allowed ⇒
+  :class:`Forbidden`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum, StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.errors import Forbidden, NotFound, NotSignedIn
+from app.models import Folder, FolderMember, Group, Membership, User
+
+
+class Action(StrEnum):
+    GROUP_VIEW = "group.view"
+    GROUP_JOIN = "group.join"
+    GROUP_VIEW_MEMBERS = "group.view_members"
+    GROUP_MANAGE = "group.manage"
+    GROUP_MANAGE_MEMBERS = "group.manage_members"
+    GROUP_TRANSFER_OWNERSHIP = "group.transfer_ownership"
+    FOLDER_READ = "folder.read"
+    FOLDER_WRITE = "folder.write"
+    FOLDER_MANAGE = "folder.manage"
+    TRASH_VIEW = "trash.view"
+    TRASH_RESTORE = "trash.restore"
+    TRASH_PURGE = "trash.purge"
+
+
+class FolderRole(int, Enum):
+    """Effective rights in a folder, ordered so that ``min`` narrows."""
+
+    VIEW = 1
+    EDIT = 2
+    MANAGE = 3
+
+
+_LIST_ROLE = {"viewer": FolderRole.VIEW, "editor": FolderRole.EDIT}
+
+
+@dataclass(frozen=True)
+class _Node:
+    id: str
+    parent_id: str | None
+    access: str
+    trashed: bool
+
+
+class _GroupTree:
+    """The folder tree of one group plus the caller's folder-member rows, loaded in two queries."""
+
+    def __init__(self, nodes: Iterable[_Node], listed: dict[str, FolderRole]) -> None:
+        self.nodes = {node.id: node for node in nodes}
+        self.listed = listed
+        self._roles: dict[tuple[str, str], FolderRole | None] = {}
+        self._in_trash: dict[str, bool] = {}
+
+    def path(self, folder_id: str) -> list[_Node]:
+        path: list[_Node] = []
+        seen: set[str] = set()
+        current = self.nodes.get(folder_id)
+        while current is not None and current.id not in seen:
+            seen.add(current.id)
+            path.append(current)
+            current = self.nodes.get(current.parent_id) if current.parent_id else None
+        path.reverse()
+        return path
+
+    def member_role(self, folder_id: str, group_role: str) -> FolderRole | None:
+        """Effective role of a group member with ``group_role`` in the folder, ignoring trash."""
+        key = (folder_id, group_role)
+        if key not in self._roles:
+            self._roles[key] = self._compute(folder_id, group_role)
+        return self._roles[key]
+
+    def _compute(self, folder_id: str, group_role: str) -> FolderRole | None:
+        if folder_id not in self.nodes:
+            return None
+        if group_role in ("owner", "admin"):
+            return FolderRole.MANAGE
+        role = FolderRole.EDIT
+        for node in self.path(folder_id):
+            if node.access == "closed":
+                listed = self.listed.get(node.id)
+                if listed is None:
+                    return None
+                role = min(role, listed)
+        return role
+
+    def in_trash(self, folder_id: str) -> bool:
+        if folder_id not in self._in_trash:
+            self._in_trash[folder_id] = any(node.trashed for node in self.path(folder_id))
+        return self._in_trash[folder_id]
+
+    def closed_ancestor_ids(self, folder_id: str) -> list[str]:
+        return [node.id for node in self.path(folder_id) if node.access == "closed"]
+
+
+class Access:
+    """Authorization for one principal during one request."""
+
+    def __init__(self, db: Session, user: User | None) -> None:
+        self.db = db
+        self.user = user
+        self._memberships: dict[str, Membership] | None = None
+        self._trees: dict[str, _GroupTree] = {}
+
+    # -- identity ---------------------------------------------------------------------------
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise NotSignedIn()
+        return self.user
+
+    @property
+    def is_site_admin(self) -> bool:
+        return bool(self.user and self.user.is_site_admin)
+
+    # -- groups -----------------------------------------------------------------------------
+
+    def memberships(self) -> dict[str, Membership]:
+        if self._memberships is None:
+            if self.user is None:
+                self._memberships = {}
+            else:
+                rows = self.db.scalars(select(Membership).where(Membership.user_id == self.user.id))
+                self._memberships = {m.group_id: m for m in rows}
+        return self._memberships
+
+    def forget(self) -> None:
+        """Drop cached lookups after this request changed memberships or folder access."""
+        self._memberships = None
+        self._trees.clear()
+
+    def group_role(self, group_id: str) -> str | None:
+        """``owner``/``admin``/``member`` for an approved member, else ``None``."""
+        membership = self.memberships().get(group_id)
+        if membership is None or membership.state != "member":
+            return None
+        return membership.role
+
+    def membership_state(self, group_id: str) -> str | None:
+        membership = self.memberships().get(group_id)
+        return membership.state if membership else None
+
+    def can_group(self, action: Action, group: Group) -> bool:
+        if self.user is None:
+            return False
+        role = self.group_role(group.id)
+        if action is Action.GROUP_VIEW:
+            return True
+        if action is Action.GROUP_JOIN:
+            return role is None
+        if action is Action.GROUP_VIEW_MEMBERS:
+            return role is not None or self.is_site_admin
+        if action is Action.GROUP_MANAGE:
+            return role in ("owner", "admin")
+        if action is Action.GROUP_MANAGE_MEMBERS:
+            return role in ("owner", "admin") or self.is_site_admin
+        if action is Action.GROUP_TRANSFER_OWNERSHIP:
+            return role == "owner" or self.is_site_admin
+        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
+            return role is not None
+        if action is Action.TRASH_PURGE:
+            return role in ("owner", "admin")
+        raise ValueError(f"{action} is not a group action")
+
+    def require_group(self, action: Action, group: Group | None) -> Group:
+        """Raise unless allowed. Group metadata is visible to every signed-in person, so a
+        group that exists yields 403 (not 404) for a refused action."""
+        self.require_user()
+        if group is None:
+            raise NotFound("No such group.")
+        if not self.can_group(action, group):
+            raise Forbidden()
+        return group
+
+    # -- folders ----------------------------------------------------------------------------
+
+    def _tree(self, group_id: str) -> _GroupTree:
+        tree = self._trees.get(group_id)
+        if tree is None:
+            rows = self.db.execute(
+                select(Folder.id, Folder.parent_id, Folder.access, Folder.trashed_at).where(
+                    Folder.group_id == group_id
+                )
+            )
+            nodes = [_Node(r.id, r.parent_id, r.access, r.trashed_at is not None) for r in rows]
+            listed: dict[str, FolderRole] = {}
+            if self.user is not None:
+                member_rows = self.db.execute(
+                    select(FolderMember.folder_id, FolderMember.role)
+                    .join(Folder, Folder.id == FolderMember.folder_id)
+                    .where(Folder.group_id == group_id, FolderMember.user_id == self.user.id)
+                )
+                listed = {r.folder_id: _LIST_ROLE[r.role] for r in member_rows}
+            tree = _GroupTree(nodes, listed)
+            self._trees[group_id] = tree
+        return tree
+
+    def folder_role(self, folder: Folder, *, include_trashed: bool = False) -> FolderRole | None:
+        group_role = self.group_role(folder.group_id)
+        if group_role is None:
+            return None
+        tree = self._tree(folder.group_id)
+        if not include_trashed and tree.in_trash(folder.id):
+            return None
+        return tree.member_role(folder.id, group_role)
+
+    def in_trash(self, folder: Folder) -> bool:
+        return self._tree(folder.group_id).in_trash(folder.id)
+
+    def can_folder(self, action: Action, folder: Folder) -> bool:
+        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
+            # People who could edit where the item was may see it in the trash and bring it back.
+            role = self.folder_role(folder, include_trashed=True)
+            return role is not None and role >= FolderRole.EDIT
+        if action is Action.TRASH_PURGE:
+            return self.folder_role(folder, include_trashed=True) is FolderRole.MANAGE
+        role = self.folder_role(folder)
+        if role is None:
+            return False
+        needed = {
+            Action.FOLDER_READ: FolderRole.VIEW,
+            Action.FOLDER_WRITE: FolderRole.EDIT,
+            Action.FOLDER_MANAGE: FolderRole.MANAGE,
+        }.get(action)
+        if needed is None:
+            raise ValueError(f"{action} is not a folder action")
+        return role >= needed
+
+    def require_folder(self, action: Action, folder: Folder | None) -> Folder:
+        """Raise :class:`NotFound` unless readable (no existence oracle), then
+        :class:`Forbidden` unless the action is allowed."""
+        self.require_user()
+        if folder is None:
+            raise NotFound("No such folder.")
+        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE, Action.TRASH_PURGE):
+            if not self.can_folder(Action.TRASH_VIEW, folder):
+                raise NotFound("No such folder.")
+        elif not self.can_folder(Action.FOLDER_READ, folder):
+            raise NotFound("No such folder.")
+        if not self.can_folder(action, folder):
+            raise Forbidden()
+        return folder
+
+    def readable_folder_ids(self, group_id: str) -> set[str]:
+        """Folders of the group this principal may read (not in the trash)."""
+        group_role = self.group_role(group_id)
+        if group_role is None:
+            return set()
+        tree = self._tree(group_id)
+        return {
+            fid
+            for fid in tree.nodes
+            if not tree.in_trash(fid) and tree.member_role(fid, group_role) is not None
+        }
+
+    def closed_ancestor_ids(self, folder: Folder) -> list[str]:
+        return self._tree(folder.group_id).closed_ancestor_ids(folder.id)
+
+    def effective_access(self, folder: Folder) -> str:
+        return "closed" if self.closed_ancestor_ids(folder) else "open"

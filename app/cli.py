@@ -1,0 +1,121 @@
+"""The ``plein`` command: serve, createuser, keys, db."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from app.errors import ConfigurationError, HTTPError
+from app.settings import Settings
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    return Settings.from_env(data_dir=Path(args.data_dir) if args.data_dir else None, **extra)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings(args, host=args.host, port=args.port)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings)
+    print(f"Plein is running at {settings.resolved_base_url}  (data: {settings.data_dir})",
+          flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                proxy_headers=args.proxy_headers, server_header=False)
+    return 0
+
+
+def cmd_createuser(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from app.bootstrap import prepare
+    from app.models import User
+    from app.schemas.accounts import UserCreate
+    from app.services import accounts
+    from app.services.passwords import Passwords
+
+    settings = _settings(args)
+    password = args.password or getpass.getpass("Password (at least 10 characters): ")
+    UserCreate.model_validate({"email": args.email, "name": args.name, "password": password})
+    db = prepare(settings).db
+    # An operator may always create accounts, whatever the registration setting says.
+    with db.write() as session:
+        user = accounts.register(session, settings.replace(open_registration=True),
+                                 Passwords(settings), email=args.email, name=args.name,
+                                 password=password)
+        if args.admin:
+            user.is_site_admin = True
+        user_id = user.id
+    with db.read() as session:
+        created = session.scalar(select(User).where(User.id == user_id))
+        assert created is not None  # noqa: S101 - just written
+        print(f"created {created.email} ({created.id})" +
+              (" as site administrator" if created.is_site_admin else ""))
+    db.dispose()
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from app.bootstrap import prepare
+
+    prepare(_settings(args)).db.dispose()
+    print("database is up to date")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="plein", description="Plein collaboration space")
+    parser.add_argument("--data-dir", help="data directory (PLEIN_DATA_DIR)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="start Plein (creates everything on first run)")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    serve.add_argument("--proxy-headers", action="store_true",
+                       help="trust X-Forwarded-For/Proto from the reverse proxy")
+    serve.set_defaults(func=cmd_serve)
+
+    create = sub.add_parser("createuser", help="create an account")
+    create.add_argument("--email", required=True)
+    create.add_argument("--name", required=True)
+    create.add_argument("--password", help="omit to be asked")
+    create.add_argument("--admin", action="store_true", help="make a site administrator")
+    create.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    create.set_defaults(func=cmd_createuser)
+
+    migrate = sub.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    migrate.set_defaults(func=cmd_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "data_dir_sub", None):
+        args.data_dir = args.data_dir_sub
+    try:
+        return int(args.func(args))
+    except ConfigurationError as exc:
+        print(f"plein: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except HTTPError as exc:
+        print(f"plein: {exc.message}", file=sys.stderr)
+        return 1
+    except ValueError as exc:  # pydantic validation of createuser input
+        print(f"plein: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

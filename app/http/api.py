@@ -1,0 +1,154 @@
+"""A small router for the JSON API: each route declares its method, path, body model, response
+model and summary once; from that we build the Starlette route (parse → validate → run in a
+transaction → render) and the OpenAPI document, so the two cannot drift apart."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from app.errors import BadRequest, NotSignedIn, PayloadTooLarge, UnsupportedMediaType
+from app.http.context import CSRF_HEADER, UNSAFE_METHODS, Ctx, authenticate, check_csrf
+from app.http.context import in_transaction as run_in_transaction
+from app.http.cookies import apply_cookies
+
+Handler = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    body: type[BaseModel] | None
+    response: Any  # a BaseModel subclass, list[Model], or None for an empty answer
+    status: int
+    auth: bool
+    query: type[BaseModel] | None
+    tag: str
+
+
+class ApiRouter:
+    def __init__(self, prefix: str = "/api/v1") -> None:
+        self.prefix = prefix
+        self.api_routes: list[ApiRoute] = []
+
+    def route(self, method: str, path: str, *, summary: str, tag: str,
+              body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
+              auth: bool = True, query: type[BaseModel] | None = None
+              ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.api_routes.append(ApiRoute(method.upper(), self.prefix + path, handler, summary,
+                                            body, response, status, auth, query, tag))
+            return handler
+        return register
+
+    def starlette_routes(self) -> list[Route]:
+        by_path: dict[str, dict[str, ApiRoute]] = {}
+        for api_route in self.api_routes:
+            by_path.setdefault(api_route.path, {})[api_route.method] = api_route
+        return [Route(path, _dispatcher(methods), methods=list(methods))
+                for path, methods in by_path.items()]
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than {limit} bytes.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def validation_error(exc: ValidationError) -> BadRequest:
+    first = exc.errors()[0]
+    field = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__") or None
+    message = first.get("msg", "invalid value")
+    return BadRequest(f"{field}: {message}" if field else message, code="invalid_field",
+                      field=field)
+
+
+async def parse_json_body(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    raw = await read_body(request, limit)
+    if not raw and content_type == "":
+        raw, content_type = b"{}", "application/json"
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+    try:
+        data = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
+    if not isinstance(data, dict):
+        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
+    try:
+        return model.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise validation_error(exc) from exc
+
+
+def to_jsonable(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [to_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: to_jsonable(item) for key, item in value.items()}
+    return value
+
+
+def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
+    async def endpoint(request: Request) -> Response:
+        api_route = methods[request.method]
+        services = request.app.state.services
+        kwargs: dict[str, Any] = dict(request.path_params)
+        if api_route.query is not None:
+            kwargs["query"] = parse_query(request, api_route.query)
+        if api_route.body is not None:
+            kwargs["body"] = await parse_json_body(request, api_route.body,
+                                                   services.settings.max_json_bytes)
+        write = request.method in UNSAFE_METHODS
+
+        def run(ctx: Ctx) -> Any:
+            authenticate(ctx)
+            if api_route.auth and ctx.user is None:
+                raise NotSignedIn()
+            if write:
+                check_csrf(ctx, request.headers.get(CSRF_HEADER))
+            result = api_route.handler(ctx, **kwargs)
+            return result if isinstance(result, Response) else to_jsonable(result)
+
+        result, ctx = await run_in_transaction(request, write=write, fn=run)
+        if isinstance(result, Response):
+            response = result
+        elif result is None and api_route.response is None:
+            response = Response(status_code=204 if api_route.status == 200 else api_route.status)
+        else:
+            response = JSONResponse(result, status_code=api_route.status)
+        apply_cookies(response, ctx)
+        return response
+
+    endpoint.__name__ = "api_" + "_".join(r.handler.__name__ for r in methods.values())
+    return endpoint
+
+

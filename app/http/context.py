@@ -1,0 +1,158 @@
+"""Per-request context: who is asking (session cookie or bearer token), the transaction, the
+access decisions, and the cookies to set on the way out."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection
+
+from app.access import Access
+from app.errors import CSRFFailed, HTTPError, NotSignedIn
+from app.http.services import Services
+from app.models import ApiToken, User
+from app.services import accounts
+
+SESSION_COOKIE = "plein_session"
+ANON_COOKIE = "plein_anon"
+LANG_COOKIE = "plein_lang"
+CSRF_HEADER = "x-csrf-token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+T = TypeVar("T")
+
+
+@dataclass
+class CookieChange:
+    name: str
+    value: str | None  # None deletes
+    max_age: int | None = None
+    http_only: bool = True
+
+
+@dataclass
+class Ctx:
+    conn: HTTPConnection
+    services: Services
+    db: Session
+    access: Access
+    user: User | None = None
+    session_token: str | None = None
+    api_token: ApiToken | None = None
+    cookies: list[CookieChange] = field(default_factory=list)
+    deferred_error: HTTPError | None = None
+    anon_id: str | None = None
+
+    @property
+    def settings(self) -> Any:
+        return self.services.settings
+
+    @property
+    def client_ip(self) -> str:
+        return self.conn.client.host if self.conn.client else "unknown"
+
+    def require_user(self) -> User:
+        if self.user is None:
+            raise NotSignedIn()
+        return self.user
+
+    def csrf_token(self) -> str:
+        """CSRF token bound to the session (or, before sign-in, to an anonymous cookie)."""
+        basis = self.session_token or self.anon_id or self.conn.cookies.get(ANON_COOKIE) or ""
+        return csrf_for(self.services.secret, basis)
+
+    def ensure_anon_id(self) -> None:
+        """Give a signed-out visitor a random cookie to bind the sign-in form's CSRF token to
+        (so a cross-site page cannot sign the visitor into another account)."""
+        if self.session_token is None and not self.conn.cookies.get(ANON_COOKIE):
+            self.anon_id = secrets.token_urlsafe(24)
+            self.cookies.append(CookieChange(ANON_COOKIE, self.anon_id, max_age=86400))
+
+    def sign_in(self, user: User) -> None:
+        if self.session_token:
+            accounts.revoke_session(self.db, self.session_token)
+        token = accounts.create_session(self.db, self.settings, user,
+                                        self.conn.headers.get("user-agent", ""))
+        self.session_token = token
+        self.user = user
+        self.access = Access(self.db, user)
+        self.cookies.append(CookieChange(SESSION_COOKIE, token,
+                                         max_age=self.settings.session_days * 86400))
+
+    def sign_out(self) -> None:
+        if self.session_token:
+            accounts.revoke_session(self.db, self.session_token)
+        self.session_token = None
+        self.user = None
+        self.cookies.append(CookieChange(SESSION_COOKIE, None))
+
+
+def csrf_for(secret: bytes, basis: str) -> str:
+    if not basis:
+        return ""
+    return hmac.new(secret, b"csrf|" + basis.encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate(ctx: Ctx, *, allow_query_token: bool = False) -> None:
+    """Resolve the principal: ``Authorization: Bearer`` first, else the session cookie."""
+    header = ctx.conn.headers.get("authorization", "")
+    secret: str | None = None
+    if header.lower().startswith("bearer "):
+        secret = header[7:].strip()
+    elif allow_query_token:
+        secret = ctx.conn.query_params.get("token")
+    if secret is not None:
+        found = accounts.token_user(ctx.db, secret)
+        if found is None:
+            raise NotSignedIn("The access token is not valid.", code="invalid_token")
+        ctx.api_token, ctx.user = found
+    else:
+        cookie = ctx.conn.cookies.get(SESSION_COOKIE)
+        if cookie:
+            found_session = accounts.session_user(ctx.db, cookie)
+            if found_session is not None:
+                ctx.session_token = cookie
+                ctx.user = found_session[1]
+    ctx.access = Access(ctx.db, ctx.user)
+
+
+def check_csrf(ctx: Ctx, submitted: str | None, *, always: bool = False) -> None:
+    """State-changing requests that ride on a cookie must prove they come from our pages.
+    Bearer-token requests carry no ambient authority, so they need no token; nor do cookieless
+    JSON API requests (a cross-site form cannot send ``application/json``). Page forms
+    (``always``) need it even before sign-in."""
+    if ctx.api_token is not None:
+        return
+    if not always and ctx.session_token is None:
+        return
+    expected = ctx.csrf_token()
+    if not submitted or not expected or not hmac.compare_digest(submitted, expected):
+        raise CSRFFailed()
+
+
+async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx], T]) -> tuple[
+        T, Ctx]:
+    """Run ``fn`` in a worker thread inside one database transaction (committed only if it
+    returns; a ``deferred_error`` is raised after the commit, e.g. a counted failed sign-in)."""
+    services: Services = conn.app.state.services
+
+    def run() -> tuple[T, Ctx]:
+        session = services.db.session(write=write)
+        try:
+            with session.begin():
+                ctx = Ctx(conn=conn, services=services, db=session, access=Access(session, None))
+                result = fn(ctx)
+            if ctx.deferred_error is not None:
+                raise ctx.deferred_error
+            return result, ctx
+        finally:
+            session.close()
+
+    return await run_in_threadpool(run)

@@ -1,0 +1,19 @@
+"""The long-lived objects one application instance shares across requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from app.db import Database
+from app.services.passwords import Passwords
+from app.settings import Settings
+from storage import KeyRing
+
+
+@dataclass
+class Services:
+    settings: Settings
+    db: Database
+    passwords: Passwords
+    secret: bytes
+    key_ring: KeyRing

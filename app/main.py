@@ -1,0 +1,77 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from app.bootstrap import prepare
+from app.http.errors import EXCEPTION_HANDLERS
+from app.http.headers import SecurityHeaders
+from app.http.openapi import openapi_document
+from app.http.services import Services
+from app.services.passwords import Passwords
+from app.settings import Settings
+
+WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+log = logging.getLogger("plein")
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build Plein. Creates the data directory, secret, key file and database on first run and
+    applies migrations, so ``plein serve`` on an empty directory just works."""
+    settings = settings or Settings.from_env()
+    prepared = prepare(settings)
+    db = prepared.db
+    services = Services(settings=settings, db=db, passwords=Passwords(settings),
+                        secret=prepared.secret, key_ring=prepared.key_ring)
+
+    from app.pages import page_routes
+    from app.routes.api import router
+
+    spec = openapi_document(router, extra_paths=_extra_paths())
+
+    async def openapi(_: Request) -> Response:
+        return JSONResponse(spec)
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    routes: list[BaseRoute] = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/v1/openapi.json", openapi, methods=["GET"]),
+        *router.starlette_routes(),
+        Mount("/static", app=StaticFiles(directory=WEB_DIR / "static"), name="static"),
+        *page_routes(),
+    ]
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        yield
+        db.dispose()
+
+    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                    exception_handlers=EXCEPTION_HANDLERS,
+                    lifespan=lifespan)
+    app.state.services = services
+    app.state.openapi = spec
+    return app
+
+
+def _extra_paths() -> dict[str, object]:
+    return {
+        "/healthz": {"get": {"operationId": "healthz", "summary": "200 when ready",
+                             "responses": {"200": {"description": "Ready"}}}},
+        "/api/v1/openapi.json": {"get": {"operationId": "openapi",
+                                         "summary": "This document",
+                                         "responses": {"200": {"description": "OpenAPI 3.1"}}}},
+    }

@@ -1,0 +1,21 @@
+"""SQLAlchemy 2.0 models, one module per area. Import from here."""
+
+from app.models.accounts import ApiToken, LoginFailure, User, WebSession
+from app.models.base import Base, new_id, utcnow
+from app.models.folders import Folder, FolderMember
+from app.models.groups import Group, Invitation, Membership
+
+__all__ = [
+    "ApiToken",
+    "Base",
+    "Folder",
+    "FolderMember",
+    "Group",
+    "Invitation",
+    "LoginFailure",
+    "Membership",
+    "User",
+    "WebSession",
+    "new_id",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""HTTP routes, split by area: ``api/`` (JSON, API.md) and ``pages/`` (server-rendered HTML)."""

@@ -1,0 +1,7 @@
+"""The JSON API of API.md. Every module registers its routes on :data:`router`."""
+
+from app.http.api import ApiRouter
+
+router = ApiRouter()
+
+from app.routes.api import accounts, folders, groups  # noqa: E402,F401 - registers routes

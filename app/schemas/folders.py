@@ -1,0 +1,92 @@
+"""Folders, their children and access lists."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel
+
+from app.access import Access, FolderRole
+from app.models import Folder, FolderMember, User
+from app.schemas.accounts import PersonOut
+from app.schemas.common import AccessLevel, FolderName, FolderRoleName, Id, Input
+
+
+class FolderCreate(Input):
+    name: FolderName
+    access: AccessLevel | None = None
+
+
+class FolderUpdate(Input):
+    name: FolderName | None = None
+    parent_id: Id | None = None
+
+
+class FolderGrantIn(Input):
+    user_id: Id
+    role: FolderRoleName
+
+
+class FolderAccessIn(Input):
+    access: AccessLevel
+    members: list[FolderGrantIn] | None = None
+
+
+_ROLE_NAME = {FolderRole.VIEW: "viewer", FolderRole.EDIT: "editor", FolderRole.MANAGE: "manager"}
+
+
+class FolderSummary(BaseModel):
+    id: str
+    kind: Literal["folder"] = "folder"
+    name: str
+    group_id: str
+    parent_id: str | None
+    access: str  # effective: closed when this folder or one above it is closed
+    own_access: str  # this folder's own setting
+    created_at: datetime
+
+    @classmethod
+    def of(cls, folder: Folder, access: Access) -> FolderSummary:
+        return cls(id=folder.id, name=folder.name, group_id=folder.group_id,
+                   parent_id=folder.parent_id, access=access.effective_access(folder),
+                   own_access=folder.access, created_at=folder.created_at)
+
+
+class FolderMemberOut(BaseModel):
+    user: PersonOut
+    user_id: str
+    role: str
+
+    @classmethod
+    def of(cls, member: FolderMember, user: User) -> FolderMemberOut:
+        return cls(user=PersonOut.of(user), user_id=user.id, role=member.role)
+
+
+class FolderOut(FolderSummary):
+    my_role: str | None
+    breadcrumbs: list[FolderSummary]
+    children: list[FolderSummary]
+    members: list[FolderMemberOut] | None = None
+
+    @classmethod
+    def build(cls, folder: Folder, access: Access, *, trail: list[Folder],
+              children: list[Folder], members: list[FolderMemberOut] | None) -> FolderOut:
+        role = access.folder_role(folder)
+        base = FolderSummary.of(folder, access)
+        return cls(**base.model_dump(), my_role=_ROLE_NAME[role] if role else None,
+                   breadcrumbs=[FolderSummary.of(f, access) for f in trail],
+                   children=[FolderSummary.of(f, access) for f in children], members=members)
+
+
+class TrashItemOut(BaseModel):
+    id: str
+    kind: Literal["folder"] = "folder"
+    name: str
+    trashed_at: datetime | None
+    trashed_by: str | None
+
+    @classmethod
+    def of(cls, folder: Folder) -> TrashItemOut:
+        return cls(id=folder.id, name=folder.name, trashed_at=folder.trashed_at,
+                   trashed_by=folder.trashed_by)

@@ -1,0 +1,88 @@
+"""Groups, members, requests, invitations."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, EmailStr
+
+from app.models import Group, Invitation, Membership, User
+from app.schemas.accounts import PersonOut
+from app.schemas.common import AccessLevel, GroupRole, Input, LongText, Name
+
+
+class GroupCreate(Input):
+    name: Name
+    description: LongText = ""
+    access: AccessLevel
+
+
+class GroupUpdate(Input):
+    name: Name | None = None
+    description: LongText | None = None
+    access: AccessLevel | None = None
+
+
+class MemberAdd(Input):
+    email: EmailStr
+    role: GroupRole = "member"
+
+
+class MemberUpdate(Input):
+    role: GroupRole
+
+
+class GroupOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    access: str
+    root_folder_id: str | None
+    created_at: datetime
+    my_role: str | None
+    my_state: str | None
+
+    @classmethod
+    def of(cls, group: Group, role: str | None, state: str | None) -> GroupOut:
+        # A person who only requested to join sees no folder id: content is for members.
+        return cls(id=group.id, name=group.name, description=group.description,
+                   access=group.access,
+                   root_folder_id=group.root_folder_id if state == "member" else None,
+                   created_at=group.created_at, my_role=role if state == "member" else None,
+                   my_state=state)
+
+
+class JoinOut(BaseModel):
+    state: Literal["member", "requested"]
+
+
+class MemberOut(BaseModel):
+    user: PersonOut
+    user_id: str
+    role: str
+    state: str
+    since: datetime
+
+    @classmethod
+    def of(cls, membership: Membership, user: User) -> MemberOut:
+        return cls(user=PersonOut.of(user), user_id=user.id, role=membership.role,
+                   state=membership.state, since=membership.created_at)
+
+
+class InvitationOut(BaseModel):
+    id: str
+    email: str
+    role: str
+    state: Literal["invited"] = "invited"
+    created_at: datetime
+
+    @classmethod
+    def of(cls, invitation: Invitation) -> InvitationOut:
+        return cls(id=invitation.id, email=invitation.email, role=invitation.role,
+                   created_at=invitation.created_at)
+
+
+class MembersOut(BaseModel):
+    members: list[MemberOut]
+    invitations: list[InvitationOut]

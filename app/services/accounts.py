@@ -1,0 +1,224 @@
+"""Accounts: registration, sign-in with throttling, sessions, profile, password change, tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
+from app.models import (
+    ApiToken,
+    Invitation,
+    LoginFailure,
+    Membership,
+    User,
+    WebSession,
+    utcnow,
+)
+from app.services.passwords import Passwords
+from app.settings import Settings
+
+TOKEN_PREFIX = "plein_"  # noqa: S105 - a prefix, not a secret
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def normalize_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def register(
+    db: Session, settings: Settings, passwords: Passwords, *, email: str, name: str, password: str
+) -> User:
+    """Create an account. The very first account becomes site administrator and may always be
+    created, so a fresh install is usable even with registration closed."""
+    email = normalize_email(email)
+    first = db.scalar(select(func.count()).select_from(User)) == 0
+    if not first and not settings.open_registration:
+        raise Forbidden("Registration is closed; ask an administrator for an account.",
+                        code="registration_closed")
+    if db.scalar(select(User.id).where(User.email == email)) is not None:
+        raise Conflict("An account with this e-mail address exists.", code="email_taken",
+                       field="email")
+    user = User(email=email, name=name.strip(), password_hash=passwords.hash(password),
+                is_site_admin=first)
+    db.add(user)
+    db.flush()
+    _claim_invitations(db, user)
+    return user
+
+
+def _claim_invitations(db: Session, user: User) -> None:
+    invitations = db.scalars(select(Invitation).where(Invitation.email == user.email)).all()
+    for invitation in invitations:
+        db.add(Membership(group_id=invitation.group_id, user_id=user.id, role=invitation.role,
+                          state="member"))
+        db.delete(invitation)
+
+
+# -- sign-in throttling --------------------------------------------------------------------
+
+def _throttle_keys(email: str, ip: str) -> list[str]:
+    # Per address+IP (slows guessing one password) and per IP (slows spraying many accounts).
+    # Not per address alone: then anyone could keep a person out by failing on purpose.
+    return [f"login:{email}|{ip}", f"ip:{ip}"]
+
+
+def _delay_seconds(settings: Settings, failures: int, *, per_ip: bool) -> int:
+    free = settings.login_free_failures * (10 if per_ip else 1)
+    if failures < free:
+        return 0
+    return int(min(2 ** (failures - free), settings.login_max_delay_seconds))
+
+
+def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: datetime) -> None:
+    for key in _throttle_keys(email, ip):
+        row = db.get(LoginFailure, key)
+        if row is None:
+            continue
+        delay = _delay_seconds(settings, row.failures, per_ip=key.startswith("ip:"))
+        wait_until = row.last_failure_at + timedelta(seconds=delay)
+        if delay and now < wait_until:
+            raise RateLimited(
+                "Too many failed sign-ins; wait a moment before trying again.",
+                retry_after=int((wait_until - now).total_seconds()) + 1,
+            )
+
+
+def record_failure(db: Session, email: str, ip: str, now: datetime) -> None:
+    for key in _throttle_keys(email, ip):
+        row = db.get(LoginFailure, key)
+        if row is None:
+            db.add(LoginFailure(key=key, failures=1, last_failure_at=now))
+        else:
+            row.failures += 1
+            row.last_failure_at = now
+
+
+def clear_failures(db: Session, email: str, ip: str) -> None:
+    db.execute(delete(LoginFailure).where(LoginFailure.key == f"login:{email}|{ip}"))
+
+
+def authenticate(
+    db: Session, settings: Settings, passwords: Passwords, *, email: str, password: str, ip: str
+) -> User | None:
+    """The user for these credentials, or ``None``; raises :class:`RateLimited` while a delay
+    runs. The caller must commit even when ``None`` is returned, so the failure is counted."""
+    email = normalize_email(email)
+    now = utcnow()
+    check_throttle(db, settings, email, ip, now)
+    user = db.scalar(select(User).where(User.email == email))
+    ok = passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or not user.is_active:
+        record_failure(db, email, ip, now)
+        return None
+    clear_failures(db, email, ip)
+    if passwords.needs_rehash(user.password_hash):
+        user.password_hash = passwords.hash(password)
+    return user
+
+
+# -- sessions --------------------------------------------------------------------------------
+
+def create_session(db: Session, settings: Settings, user: User, user_agent: str = "") -> str:
+    """A new session with a fresh random id (never reusing one the browser brought: no fixation).
+    Returns the cookie value; only its hash is stored."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    db.add(WebSession(token_hash=sha256_hex(token), user_id=user.id, created_at=now,
+                      last_seen_at=now, expires_at=now + timedelta(days=settings.session_days),
+                      user_agent=user_agent[:200]))
+    return token
+
+
+def session_user(db: Session, token: str) -> tuple[WebSession, User] | None:
+    row = db.get(WebSession, sha256_hex(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return row, user
+
+
+def touch_session(db: Session, settings: Settings, token: str) -> None:
+    row = db.get(WebSession, sha256_hex(token))
+    if row is not None:
+        now = utcnow()
+        row.last_seen_at = now
+        row.expires_at = now + timedelta(days=settings.session_days)
+
+
+def revoke_session(db: Session, token: str) -> None:
+    db.execute(delete(WebSession).where(WebSession.token_hash == sha256_hex(token)))
+
+
+def revoke_all_sessions(db: Session, user_id: str) -> None:
+    db.execute(delete(WebSession).where(WebSession.user_id == user_id))
+
+
+def change_password(
+    db: Session, passwords: Passwords, user: User, *, current: str, new: str
+) -> None:
+    """Change the password and revoke every session and nothing else: the caller signs the
+    person in again with a fresh session. Tokens stay (they are revoked one by one)."""
+    if not passwords.verify(user.password_hash, current):
+        raise Unprocessable("The current password is wrong.", code="wrong_password",
+                            field="current_password")
+    user.password_hash = passwords.hash(new)
+    revoke_all_sessions(db, user.id)
+
+
+# -- personal access tokens ----------------------------------------------------------------
+
+def create_token(db: Session, user: User, name: str, document_id: str | None = None
+                 ) -> tuple[ApiToken, str]:
+    token_id = secrets.token_urlsafe(9)
+    secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
+    row = ApiToken(id=token_id, user_id=user.id, name=name.strip(),
+                   token_hash=sha256_hex(secret), document_id=document_id)
+    db.add(row)
+    db.flush()
+    return row, secret
+
+
+def token_user(db: Session, secret: str) -> tuple[ApiToken, User] | None:
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    row = db.scalar(select(ApiToken).where(ApiToken.token_hash == sha256_hex(secret)))
+    if row is None:
+        return None
+    user = db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        return None
+    return row, user
+
+
+def list_tokens(db: Session, user: User) -> list[ApiToken]:
+    return list(db.scalars(select(ApiToken).where(ApiToken.user_id == user.id)
+                           .order_by(ApiToken.created_at)))
+
+
+def delete_token(db: Session, user: User, token_id: str) -> None:
+    row = db.get(ApiToken, token_id)
+    if row is None or row.user_id != user.id:
+        raise NotFound("No such token.")
+    db.delete(row)
+
+
+def update_profile(user: User, *, name: str | None, bio: str | None, organisation: str | None,
+                   language: str | None) -> None:
+    if name is not None:
+        user.name = name.strip()
+    if bio is not None:
+        user.bio = bio
+    if organisation is not None:
+        user.organisation = organisation.strip()
+    if language is not None:
+        user.language = language

@@ -1,0 +1,184 @@
+"""Folders: create, rename, move, trash and restore, and per-folder access (open or closed with
+a member list). The rule "never wider than the parent" is enforced here on every change and by
+:mod:`app.access` on every read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from app.access import Access, Action, FolderRole
+from app.errors import BadRequest, Conflict, Unprocessable
+from app.models import Folder, FolderMember, Group, Membership, User, utcnow
+
+
+@dataclass(frozen=True)
+class FolderGrant:
+    user_id: str
+    role: str  # viewer | editor
+
+
+def get_folder(db: Session, access: Access, folder_id: str, action: Action = Action.FOLDER_READ
+               ) -> Folder:
+    return access.require_folder(action, db.get(Folder, folder_id))
+
+
+def children(db: Session, access: Access, folder: Folder) -> list[Folder]:
+    """Sub-folders the caller may read: one query for the rows, the access tree is cached."""
+    readable = access.readable_folder_ids(folder.group_id)
+    rows = db.scalars(select(Folder).where(Folder.parent_id == folder.id,
+                                           Folder.trashed_at.is_(None)))
+    return sorted((f for f in rows if f.id in readable), key=lambda f: (f.name.lower(), f.id))
+
+
+def breadcrumbs(db: Session, access: Access, folder: Folder) -> list[Folder]:
+    trail: list[Folder] = []
+    current: Folder | None = folder
+    while current is not None:
+        trail.append(current)
+        current = db.get(Folder, current.parent_id) if current.parent_id else None
+    trail.reverse()
+    return trail
+
+
+def create_folder(db: Session, access: Access, parent: Folder, *, name: str,
+                  folder_access: str | None) -> Folder:
+    user = access.require_user()
+    access.require_folder(Action.FOLDER_WRITE, parent)
+    if folder_access == "closed":
+        access.require_folder(Action.FOLDER_MANAGE, parent)
+    folder = Folder(group_id=parent.group_id, parent_id=parent.id, name=name.strip(),
+                    access=folder_access or "open", created_by=user.id)
+    db.add(folder)
+    db.flush()
+    access.forget()
+    return folder
+
+
+def rename_folder(db: Session, access: Access, folder: Folder, name: str) -> None:
+    if folder.parent_id is None:
+        access.require_folder(Action.FOLDER_MANAGE, folder)
+    else:
+        access.require_folder(Action.FOLDER_WRITE, folder)
+    folder.name = name.strip()
+
+
+def move_folder(db: Session, access: Access, folder: Folder, target: Folder) -> None:
+    """Moving changes who can read a whole subtree, so it is a manager's act on both ends."""
+    access.require_folder(Action.FOLDER_MANAGE, folder)
+    access.require_folder(Action.FOLDER_MANAGE, target)
+    if folder.parent_id is None:
+        raise Unprocessable("The root folder cannot be moved.", code="root_folder")
+    if target.group_id != folder.group_id:
+        raise Unprocessable("Folders move within their group only.", code="other_group",
+                            field="parent_id")
+    node: Folder | None = target
+    while node is not None:
+        if node.id == folder.id:
+            raise Unprocessable("A folder cannot move into itself.", code="cycle",
+                                field="parent_id")
+        node = db.get(Folder, node.parent_id) if node.parent_id else None
+    # Member lists below stay as they are: reads intersect along the new path, so the subtree
+    # is at once no wider than its new parent.
+    folder.parent_id = target.id
+    db.flush()
+    access.forget()
+
+
+def trash_folder(db: Session, access: Access, folder: Folder) -> None:
+    user = access.require_user()
+    if folder.parent_id is None:
+        raise Unprocessable("The root folder cannot be deleted.", code="root_folder")
+    parent = db.get(Folder, folder.parent_id)
+    access.require_folder(Action.FOLDER_WRITE, folder)
+    if parent is not None:
+        access.require_folder(Action.FOLDER_WRITE, parent)
+    folder.trashed_at = utcnow()
+    folder.trashed_by = user.id
+    access.forget()
+
+
+def restore_folder(db: Session, access: Access, folder: Folder) -> None:
+    access.require_folder(Action.TRASH_RESTORE, folder)
+    if folder.trashed_at is None:
+        raise Conflict("This folder is not in the trash.", code="not_in_trash")
+    parent = db.get(Folder, folder.parent_id) if folder.parent_id else None
+    if parent is not None and access.in_trash(parent):
+        raise Conflict("Restore the folder it was in first.", code="parent_in_trash")
+    folder.trashed_at = None
+    folder.trashed_by = None
+    access.forget()
+
+
+def purge_folder(db: Session, access: Access, folder: Folder) -> None:
+    access.require_folder(Action.TRASH_PURGE, folder)
+    if folder.trashed_at is None:
+        raise Conflict("Only items in the trash can be removed for good.", code="not_in_trash")
+    db.delete(folder)
+    access.forget()
+
+
+def trash_items(db: Session, access: Access, group: Group) -> list[Folder]:
+    rows = db.scalars(select(Folder).where(Folder.group_id == group.id,
+                                           Folder.trashed_at.is_not(None))
+                      .order_by(Folder.trashed_at.desc()))
+    return [f for f in rows if access.can_folder(Action.TRASH_VIEW, f)]
+
+
+def folder_members(db: Session, folder: Folder) -> list[tuple[FolderMember, User]]:
+    rows = db.execute(select(FolderMember, User).join(User, User.id == FolderMember.user_id)
+                      .where(FolderMember.folder_id == folder.id).order_by(User.name))
+    return [(m, u) for m, u in rows.tuples()]
+
+
+def set_access(db: Session, access: Access, folder: Folder, *, folder_access: str,
+               grants: list[FolderGrant] | None) -> None:
+    """Open or close a folder. A closed folder's list may only name people who are members of
+    the group and hold at least that role on the parent: a folder is never wider than its
+    parent (peers shipped exactly this hole)."""
+    access.require_folder(Action.FOLDER_MANAGE, folder)
+    if folder.parent_id is None and folder_access == "closed":
+        raise Unprocessable("The root folder follows the group; close a sub-folder instead.",
+                            code="root_folder")
+    grants = grants or []
+    seen: set[str] = set()
+    parent = db.get(Folder, folder.parent_id) if folder.parent_id else None
+    for index, grant in enumerate(grants):
+        if grant.user_id in seen:
+            raise BadRequest("A person is listed twice.", field=f"members[{index}].user_id")
+        seen.add(grant.user_id)
+        member = db.scalar(select(Membership).where(Membership.group_id == folder.group_id,
+                                                    Membership.user_id == grant.user_id,
+                                                    Membership.state == "member"))
+        if member is None:
+            raise Unprocessable("Only members of the group can be given access.",
+                                code="not_a_member", field=f"members[{index}].user_id")
+        if parent is not None:
+            their = _role_of(db, grant.user_id, parent)
+            wanted = FolderRole.EDIT if grant.role == "editor" else FolderRole.VIEW
+            if their is None or their < wanted:
+                raise Unprocessable("A folder cannot be wider than the folder it is in.",
+                                    code="wider_than_parent",
+                                    field=f"members[{index}].user_id")
+    folder.access = folder_access
+    db.execute(delete(FolderMember).where(FolderMember.folder_id == folder.id))
+    if folder_access == "closed":
+        for grant in grants:
+            db.add(FolderMember(folder_id=folder.id, user_id=grant.user_id, role=grant.role))
+    db.flush()
+    access.forget()
+
+
+def _role_of(db: Session, user_id: str, folder: Folder) -> FolderRole | None:
+    user = db.get(User, user_id)
+    if user is None:
+        return None
+    return Access(db, user).folder_role(folder)
+
+
+def drop_folder_memberships(db: Session, group: Group, user_id: str) -> None:
+    folder_ids = select(Folder.id).where(Folder.group_id == group.id)
+    db.execute(delete(FolderMember).where(FolderMember.user_id == user_id,
+                                          FolderMember.folder_id.in_(folder_ids)))

@@ -1,0 +1,206 @@
+"""Groups as online meeting rooms: create, join (at once or by request), members and roles."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from app.access import Access, Action
+from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from app.models import Folder, Group, Invitation, Membership, User
+from app.services.accounts import normalize_email
+
+
+def create_group(db: Session, access: Access, *, name: str, description: str, group_access: str
+                 ) -> Group:
+    user = access.require_user()
+    group = Group(name=name.strip(), description=description, access=group_access,
+                  created_by=user.id)
+    db.add(group)
+    db.flush()
+    root = Folder(group_id=group.id, parent_id=None, name=group.name, access="open",
+                  created_by=user.id)
+    db.add(root)
+    db.flush()
+    group.root_folder_id = root.id
+    db.add(Membership(group_id=group.id, user_id=user.id, role="owner", state="member"))
+    db.flush()
+    access.forget()
+    return group
+
+
+def get_group(db: Session, access: Access, group_id: str, action: Action = Action.GROUP_VIEW
+              ) -> Group:
+    return access.require_group(action, db.get(Group, group_id))
+
+
+def list_groups(db: Session, access: Access) -> list[Group]:
+    """Mine first, then every other group a signed-in person may see (all, by design: closed
+    groups are findable so people can ask to join; their content is not)."""
+    access.require_user()
+    groups = list(db.scalars(select(Group).order_by(func.lower(Group.name), Group.id)))
+    mine = access.memberships()
+    return sorted(groups, key=lambda g: (g.id not in mine, g.name.lower()))
+
+
+def update_group(group: Group, *, name: str | None, description: str | None,
+                 group_access: str | None) -> None:
+    if name is not None:
+        group.name = name.strip()
+    if description is not None:
+        group.description = description
+    if group_access is not None:
+        group.access = group_access
+
+
+def join(db: Session, access: Access, group: Group) -> str:
+    user = access.require_user()
+    existing = access.memberships().get(group.id)
+    if existing is not None:
+        return existing.state
+    state = "member" if group.access == "open" else "requested"
+    invitation = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
+                                                    Invitation.email == user.email))
+    role = "member"
+    if invitation is not None:
+        state, role = "member", invitation.role
+        db.delete(invitation)
+    db.add(Membership(group_id=group.id, user_id=user.id, role=role, state=state))
+    db.flush()
+    access.forget()
+    return state
+
+
+def members(db: Session, group: Group) -> list[tuple[Membership, User]]:
+    rows = db.execute(
+        select(Membership, User).join(User, User.id == Membership.user_id)
+        .where(Membership.group_id == group.id)
+        .order_by(Membership.state, func.lower(User.name), User.id)
+    )
+    return [(m, u) for m, u in rows.tuples()]
+
+
+def invitations(db: Session, group: Group) -> list[Invitation]:
+    return list(db.scalars(select(Invitation).where(Invitation.group_id == group.id)
+                           .order_by(Invitation.email)))
+
+
+def _check_role_grant(access: Access, group: Group, role: str) -> None:
+    # Only owners (or a site admin rescuing a group) may make owners; admins manage the rest.
+    if role == "owner" and not access.can_group(Action.GROUP_TRANSFER_OWNERSHIP, group):
+        raise Forbidden("Only an owner can make someone an owner.")
+
+
+def add_member(db: Session, access: Access, group: Group, *, email: str, role: str
+               ) -> Membership | Invitation:
+    """Add a person at once if they have an account (approving a pending request), else
+    invite the address: the invitation turns into a membership when they register."""
+    access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    _check_role_grant(access, group, role)
+    email = normalize_email(email)
+    user = db.scalar(select(User).where(User.email == email))
+    if user is None:
+        existing = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
+                                                      Invitation.email == email))
+        if existing is not None:
+            raise Conflict("This address is already invited.", code="already_invited")
+        invitation = Invitation(group_id=group.id, email=email, role=role,
+                                invited_by=access.require_user().id)
+        db.add(invitation)
+        db.flush()
+        return invitation
+    membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
+                                                    Membership.user_id == user.id))
+    if membership is not None and membership.state == "member":
+        raise Conflict("This person is already a member.", code="already_member")
+    if membership is None:
+        membership = Membership(group_id=group.id, user_id=user.id)
+        db.add(membership)
+    membership.role, membership.state = role, "member"
+    db.flush()
+    access.forget()
+    return membership
+
+
+def _membership(db: Session, group: Group, user_id: str) -> Membership:
+    membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
+                                                    Membership.user_id == user_id))
+    if membership is None:
+        raise NotFound("No such member.")
+    return membership
+
+
+def _owner_count(db: Session, group: Group) -> int:
+    return db.scalar(select(func.count()).select_from(Membership).where(
+        Membership.group_id == group.id, Membership.role == "owner",
+        Membership.state == "member")) or 0
+
+
+def change_role(db: Session, access: Access, group: Group, user_id: str, role: str) -> Membership:
+    access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    membership = _membership(db, group, user_id)
+    if membership.state != "member":
+        raise Unprocessable("Approve the request first.", code="not_a_member")
+    if "owner" in (role, membership.role):
+        # Making or unmaking an owner is an owner's decision.
+        _check_role_grant(access, group, "owner")
+    if membership.role == "owner" and role != "owner" and _owner_count(db, group) <= 1:
+        raise Conflict("A group always keeps at least one owner; make someone else owner first.",
+                       code="last_owner")
+    membership.role = role
+    db.flush()
+    access.forget()
+    return membership
+
+
+def remove_member(db: Session, access: Access, group: Group, user_id: str) -> None:
+    """Remove a member, or leave (when ``user_id`` is the caller). Also clears the person's
+    folder memberships in this group, so rejoining later does not silently restore them."""
+    user = access.require_user()
+    if user_id != user.id:
+        access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    membership = _membership(db, group, user_id)
+    if membership.role == "owner":
+        if user_id != user.id:
+            _check_role_grant(access, group, "owner")
+        if membership.state == "member" and _owner_count(db, group) <= 1:
+            raise Conflict("A group always keeps at least one owner; make someone else owner "
+                           "first.", code="last_owner")
+    if user_id != user.id and membership.role == "admin":
+        role = access.group_role(group.id)
+        if role not in ("owner", "admin") and not access.is_site_admin:
+            raise Forbidden()
+    from app.services.folders import drop_folder_memberships
+
+    drop_folder_memberships(db, group, user_id)
+    db.delete(membership)
+    db.flush()
+    access.forget()
+
+
+def decide_request(db: Session, access: Access, group: Group, user_id: str, *, approve: bool
+                   ) -> None:
+    access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    membership = _membership(db, group, user_id)
+    if membership.state != "requested":
+        raise Conflict("There is no pending request from this person.", code="no_request")
+    if approve:
+        membership.state = "member"
+    else:
+        db.delete(membership)
+    db.flush()
+    access.forget()
+
+
+def revoke_invitation(db: Session, access: Access, group: Group, invitation_id: str) -> None:
+    access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    invitation = db.get(Invitation, invitation_id)
+    if invitation is None or invitation.group_id != group.id:
+        raise NotFound("No such invitation.")
+    db.delete(invitation)
+
+
+def parse_role(role: str) -> str:
+    if role not in ("owner", "admin", "member"):
+        raise BadRequest("role must be owner, admin or member", field="role")
+    return role

@@ -1,0 +1,164 @@
+"""Typed settings, read in one place from ``PLEIN_*`` environment variables (and CLI flags).
+
+Nothing else in the code base reads ``os.environ``: tests and the CLI build a :class:`Settings`
+and hand it to :func:`app.create_app`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+from app.errors import ConfigurationError
+
+ENV_PREFIX = "PLEIN_"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting Plein has; each field's ``doc`` is what ``docs/configuration.md`` lists."""
+
+    data_dir: Path = field(
+        default=Path("./plein-data"),
+        metadata={
+            "doc": "Directory for the database, key file, blobs and index (created on first run)."
+        },
+    )
+    database_url: str = field(
+        default="",
+        metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA_DIR/plein.sqlite3."},
+    )
+    key_file: Path | None = field(
+        default=None,
+        metadata={"doc": "Key-encryption key file (mode 0600); default DATA_DIR/keys.json."},
+    )
+    secret_file: Path | None = field(
+        default=None,
+        metadata={
+            "doc": "Random secret for CSRF tokens; default DATA_DIR/secret (created on first run)."
+        },
+    )
+    host: str = field(default="127.0.0.1", metadata={"doc": "Address `plein serve` listens on."})
+    port: int = field(default=8000, metadata={"doc": "Port `plein serve` listens on."})
+    base_url: str = field(
+        default="",
+        metadata={
+            "doc": "Public URL (e.g. https://plein.example.nl); empty means http://HOST:PORT."
+        },
+    )
+    allowed_origins: tuple[str, ...] = field(
+        default=(),
+        metadata={
+            "doc": "Extra origins (comma separated) allowed for WebSockets and cookie requests."
+        },
+    )
+    open_registration: bool = field(
+        default=True,
+        metadata={"doc": "Whether anyone may create an account (the first user may always)."},
+    )
+    secure_cookies: bool | None = field(
+        default=None,
+        metadata={"doc": "Force the Secure cookie flag; default: on when BASE_URL is https."},
+    )
+    session_days: int = field(default=14, metadata={"doc": "Days a session lives without use."})
+    max_upload_bytes: int = field(
+        default=1024 * 1024 * 1024,
+        metadata={"doc": "Largest accepted upload in bytes (413 above)."},
+    )
+    max_json_bytes: int = field(
+        default=256 * 1024, metadata={"doc": "Largest accepted JSON or form request body in bytes."}
+    )
+    login_free_failures: int = field(
+        default=3, metadata={"doc": "Failed sign-ins allowed before delays start."}
+    )
+    login_max_delay_seconds: int = field(
+        default=900, metadata={"doc": "Cap on the growing delay after failed sign-ins."}
+    )
+    argon2_memory_kib: int = field(
+        default=19 * 1024, metadata={"doc": "argon2id memory cost in KiB (at least 19456)."}
+    )
+    argon2_time_cost: int = field(default=2, metadata={"doc": "argon2id iterations (at least 2)."})
+    default_language: str = field(default="nl", metadata={"doc": "UI language: nl or en."})
+    page_size: int = field(default=50, metadata={"doc": "Default page size of list endpoints."})
+    max_page_size: int = field(default=500, metadata={"doc": "Largest page size a client may ask."})
+    log_level: str = field(
+        default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+    )
+
+    @property
+    def resolved_key_file(self) -> Path:
+        return self.key_file or self.data_dir / "keys.json"
+
+    @property
+    def resolved_secret_file(self) -> Path:
+        return self.secret_file or self.data_dir / "secret"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'plein.sqlite3').resolve()}"
+
+    @property
+    def resolved_base_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def cookies_secure(self) -> bool:
+        if self.secure_cookies is not None:
+            return self.secure_cookies
+        return self.resolved_base_url.startswith("https://")
+
+    def replace(self, **changes: Any) -> Settings:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``PLEIN_*`` variables; explicit ``overrides`` (CLI flags) win."""
+        env = os.environ if environ is None else environ
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            raw = env.get(ENV_PREFIX + f.name.upper())
+            if raw is not None and raw != "":
+                values[f.name] = _parse(f.name, hints[f.name], raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.default_language not in ("nl", "en"):
+            raise ConfigurationError("PLEIN_DEFAULT_LANGUAGE must be nl or en")
+        if self.argon2_memory_kib < 19 * 1024 or self.argon2_time_cost < 2:
+            raise ConfigurationError("argon2id needs at least m=19456 KiB and t=2 (OWASP minimum)")
+        for name in ("max_upload_bytes", "max_json_bytes", "page_size", "max_page_size", "port"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
+
+
+def _parse(name: str, hint: Any, raw: str) -> Any:
+    text = str(hint)
+    try:
+        if hint is bool or text == "bool | None":
+            return _parse_bool(raw)
+        if hint is int:
+            return int(raw)
+        if "Path" in text:
+            return Path(raw)
+        if "tuple" in text:
+            return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+        return raw
+    except ValueError as exc:
+        raise ConfigurationError(f"PLEIN_{name.upper()}: {exc}") from exc
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
