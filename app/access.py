@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound, NotSignedIn
-from app.models import Folder, FolderMember, Group, Membership, User
+from app.models import Document, Folder, FolderMember, Group, Membership, User
 
 
 class Action(StrEnum):
@@ -39,6 +39,9 @@ class Action(StrEnum):
     FOLDER_READ = "folder.read"
     FOLDER_WRITE = "folder.write"
     FOLDER_MANAGE = "folder.manage"
+    DOCUMENT_READ = "document.read"
+    DOCUMENT_WRITE = "document.write"
+    DOCUMENT_MANAGE = "document.manage"
     TRASH_VIEW = "trash.view"
     TRASH_RESTORE = "trash.restore"
     TRASH_PURGE = "trash.purge"
@@ -272,6 +275,60 @@ class Access:
             for fid in tree.nodes
             if not tree.in_trash(fid) and tree.member_role(fid, group_role) is not None
         }
+
+    # -- documents --------------------------------------------------------------------------
+    # A document has exactly the access of the folder it is in; in the trash (itself or a
+    # folder above it) it vanishes from every path but the trash.
+
+    def document_role(self, doc: Document, *, include_trashed: bool = False
+                      ) -> FolderRole | None:
+        group_role = self.group_role(doc.group_id)
+        if group_role is None:
+            return None
+        tree = self._tree(doc.group_id)
+        if not include_trashed and (doc.trashed_at is not None or tree.in_trash(doc.folder_id)):
+            return None
+        return tree.member_role(doc.folder_id, group_role)
+
+    def can_document(self, action: Action, doc: Document) -> bool:
+        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
+            role = self.document_role(doc, include_trashed=True)
+            return role is not None and role >= FolderRole.EDIT
+        if action is Action.TRASH_PURGE:
+            return self.document_role(doc, include_trashed=True) is FolderRole.MANAGE
+        role = self.document_role(doc)
+        if role is None:
+            return False
+        needed = {
+            Action.DOCUMENT_READ: FolderRole.VIEW,
+            Action.DOCUMENT_WRITE: FolderRole.EDIT,
+            Action.DOCUMENT_MANAGE: FolderRole.MANAGE,
+        }.get(action)
+        if needed is None:
+            raise ValueError(f"{action} is not a document action")
+        return role >= needed
+
+    def require_document(self, action: Action, doc: Document | None) -> Document:
+        """Like :meth:`require_folder`: 404 unless readable (or, for trash actions, visible in
+        the trash), then 403 unless allowed."""
+        self.require_user()
+        if doc is None:
+            raise NotFound("No such document.")
+        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE, Action.TRASH_PURGE):
+            if not self.can_document(Action.TRASH_VIEW, doc):
+                raise NotFound("No such document.")
+        elif not self.can_document(Action.DOCUMENT_READ, doc):
+            raise NotFound("No such document.")
+        if not self.can_document(action, doc):
+            raise Forbidden()
+        return doc
+
+    def readable_folder_ids_all(self) -> set[str]:
+        """Every folder this principal may read, across all groups (for search and activity)."""
+        folder_ids: set[str] = set()
+        for group_id in list(self.memberships()):
+            folder_ids |= self.readable_folder_ids(group_id)
+        return folder_ids
 
     def closed_ancestor_ids(self, folder: Folder) -> list[str]:
         return self._tree(folder.group_id).closed_ancestor_ids(folder.id)

@@ -21,6 +21,7 @@ from app.http.openapi import openapi_document
 from app.http.services import Services
 from app.services.passwords import Passwords
 from app.settings import Settings
+from storage import LocalBlobStore
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger("plein")
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     prepared = prepare(settings)
     db = prepared.db
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
-                        secret=prepared.secret, key_ring=prepared.key_ring)
+                        secret=prepared.secret, key_ring=prepared.key_ring,
+                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring))
 
     from app.pages import page_routes
     from app.routes.api import router

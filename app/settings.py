@@ -85,6 +85,23 @@ class Settings:
     default_language: str = field(default="nl", metadata={"doc": "UI language: nl or en."})
     page_size: int = field(default=50, metadata={"doc": "Default page size of list endpoints."})
     max_page_size: int = field(default=500, metadata={"doc": "Largest page size a client may ask."})
+    group_quota_bytes: int = field(
+        default=10 * 1024 * 1024 * 1024,
+        metadata={"doc": "Bytes of stored files (all versions) a group may use; 0 = no limit."},
+    )
+    trash_days: int = field(
+        default=30, metadata={"doc": "Days an item stays in the trash before it is purged."}
+    )
+    version_retention: bool = field(
+        default=True,
+        metadata={
+            "doc": "Thin old file versions: keep all for a day, hourly for a week, daily for "
+            "30 days, weekly after; labelled and current versions are always kept."
+        },
+    )
+    maintenance_interval_seconds: int = field(
+        default=3600, metadata={"doc": "How often trash purge and version thinning run."}
+    )
     log_level: str = field(
         default="info", metadata={"doc": "Log level: debug, info, warning, error."}
     )
@@ -134,7 +151,14 @@ class Settings:
             raise ConfigurationError("PLEIN_DEFAULT_LANGUAGE must be nl or en")
         if self.argon2_memory_kib < 19 * 1024 or self.argon2_time_cost < 2:
             raise ConfigurationError("argon2id needs at least m=19456 KiB and t=2 (OWASP minimum)")
-        for name in ("max_upload_bytes", "max_json_bytes", "page_size", "max_page_size", "port"):
+        for name in (
+            "max_upload_bytes",
+            "max_json_bytes",
+            "page_size",
+            "max_page_size",
+            "port",
+            "maintenance_interval_seconds",
+        ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
 

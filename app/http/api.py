@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -34,6 +35,9 @@ class ApiRoute:
     auth: bool
     query: type[BaseModel] | None
     tag: str
+    # Multipart uploads: ``precheck(ctx, **path_params)`` refuses early (before any byte is
+    # stored); the file then streams into a blob and the handler gets it as ``received``.
+    precheck: Handler | None = None
 
 
 class ApiRouter:
@@ -43,11 +47,11 @@ class ApiRouter:
 
     def route(self, method: str, path: str, *, summary: str, tag: str,
               body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
-              auth: bool = True, query: type[BaseModel] | None = None
-              ) -> Callable[[Handler], Handler]:
+              auth: bool = True, query: type[BaseModel] | None = None,
+              precheck: Handler | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.api_routes.append(ApiRoute(method.upper(), self.prefix + path, handler, summary,
-                                            body, response, status, auth, query, tag))
+                                            body, response, status, auth, query, tag, precheck))
             return handler
         return register
 
@@ -117,6 +121,46 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any]) -> Response:
+    from app.http.uploads import receive_file
+
+    services = request.app.state.services
+    precheck = api_route.precheck
+    assert precheck is not None  # noqa: S101 - only upload routes come here
+
+    def check(ctx: Ctx) -> None:
+        authenticate(ctx)
+        if ctx.user is None:
+            raise NotSignedIn()
+        check_csrf(ctx, request.headers.get(CSRF_HEADER))
+        precheck(ctx, **kwargs)
+
+    await run_in_transaction(request, write=False, fn=check)
+    received = await receive_file(request, services.blob_store,
+                                  services.settings.max_upload_bytes)
+
+    def run(ctx: Ctx) -> Any:
+        authenticate(ctx)
+        if ctx.user is None:
+            raise NotSignedIn()
+        return to_jsonable(api_route.handler(ctx, received=received, **kwargs))
+
+    try:
+        result, ctx = await run_in_transaction(request, write=True, fn=run)
+    except BaseException:
+        # Not made visible: the blob is not referenced by any row, so remove it now (the
+        # orphan collector would get it later anyway).
+        await run_in_threadpool(services.blob_store.delete, received.blob.blob_id)
+        raise
+    status = api_route.status
+    if isinstance(result, dict) and result.pop("_unchanged", False):
+        await run_in_threadpool(services.blob_store.delete, received.blob.blob_id)
+        status = 200
+    response = JSONResponse(result, status_code=status)
+    apply_cookies(response, ctx)
+    return response
+
+
 def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         api_route = methods[request.method]
@@ -128,6 +172,8 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
             kwargs["body"] = await parse_json_body(request, api_route.body,
                                                    services.settings.max_json_bytes)
         write = request.method in UNSAFE_METHODS
+        if api_route.precheck is not None:
+            return await _upload(request, api_route, kwargs)
 
         def run(ctx: Ctx) -> Any:
             authenticate(ctx)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from app.db import Database
 from app.services.passwords import Passwords
 from app.settings import Settings
-from storage import KeyRing
+from storage import KeyRing, LocalBlobStore
 
 
 @dataclass
@@ -17,3 +17,4 @@ class Services:
     passwords: Passwords
     secret: bytes
     key_ring: KeyRing
+    blob_store: LocalBlobStore

@@ -2,12 +2,16 @@
 
 from app.models.accounts import ApiToken, LoginFailure, User, WebSession
 from app.models.base import Base, new_id, utcnow
+from app.models.documents import Blob, Document, DocumentVersion
 from app.models.folders import Folder, FolderMember
 from app.models.groups import Group, Invitation, Membership
 
 __all__ = [
     "ApiToken",
     "Base",
+    "Blob",
+    "Document",
+    "DocumentVersion",
     "Folder",
     "FolderMember",
     "Group",

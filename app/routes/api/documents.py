@@ -1,0 +1,149 @@
+"""Documents: upload, download, versions, rename, move, trash and restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.responses import Response
+
+from app.access import Action
+from app.errors import NotFound
+from app.http.context import Ctx
+from app.http.download import blob_response
+from app.http.uploads import ReceivedFile
+from app.models import Blob, Document, Folder
+from app.routes.api import router
+from app.schemas.documents import (
+    DocumentOut,
+    DocumentUpdate,
+    NewVersionOut,
+    VersionLabel,
+    VersionOut,
+)
+from app.services import documents, folders
+from app.services.blobs import open_blob
+
+TAG = "documents"
+
+
+def _precheck_upload(ctx: Ctx, fid: str) -> None:
+    folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
+    documents.check_quota(ctx.db, ctx.settings, folder.group_id, 0)
+
+
+@router.route("POST", "/folders/{fid}/files", summary="Upload a file (multipart part 'file')",
+              tag=TAG, response=DocumentOut, status=201, precheck=_precheck_upload)
+def upload_file(ctx: Ctx, fid: str, received: ReceivedFile) -> DocumentOut:
+    folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
+    return DocumentOut.of(documents.create_file(ctx.db, ctx.access, ctx.settings, folder,
+                                                received))
+
+
+@router.route("GET", "/documents/{doc_id}", summary="A document", tag=TAG, response=DocumentOut)
+def get_document(ctx: Ctx, doc_id: str) -> DocumentOut:
+    return DocumentOut.of(documents.get_document(ctx.db, ctx.access, doc_id))
+
+
+@router.route("PATCH", "/documents/{doc_id}", summary="Rename or move a document", tag=TAG,
+              body=DocumentUpdate, response=DocumentOut)
+def update_document(ctx: Ctx, doc_id: str, body: DocumentUpdate) -> DocumentOut:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    if body.folder_id is not None and body.folder_id != doc.folder_id:
+        target = ctx.db.get(Folder, body.folder_id)
+        if target is None or not ctx.access.can_folder(Action.FOLDER_READ, target):
+            raise NotFound("No such target folder.", field="folder_id")
+        documents.move_document(ctx.db, ctx.access, doc, target)
+    if body.title is not None:
+        documents.rename_document(ctx.access, doc, body.title)
+    return DocumentOut.of(doc)
+
+
+@router.route("DELETE", "/documents/{doc_id}", summary="Move a document to the trash", tag=TAG,
+              status=204)
+def trash_document(ctx: Ctx, doc_id: str) -> None:
+    documents.trash_document(ctx.access, documents.get_document(ctx.db, ctx.access, doc_id))
+
+
+@router.route("POST", "/documents/{doc_id}/restore", summary="Bring a document back from the trash",
+              tag=TAG, response=DocumentOut)
+def restore_document(ctx: Ctx, doc_id: str) -> DocumentOut:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id, Action.TRASH_RESTORE)
+    documents.restore_document(ctx.access, doc)
+    return DocumentOut.of(doc)
+
+
+@router.route("DELETE", "/documents/{doc_id}/purge",
+              summary="Remove a trashed document and all its versions for good", tag=TAG,
+              status=204)
+def purge_document(ctx: Ctx, doc_id: str) -> None:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id, Action.TRASH_PURGE)
+    documents.purge_document(ctx.db, ctx.access, doc)
+
+
+def _download(ctx: Ctx, doc: Document, number: int) -> Response:
+    version = documents.get_version(ctx.db, doc, number)
+    blob = ctx.db.get_one(Blob, version.blob_id)
+    reader = open_blob(ctx.services.blob_store, blob)
+    return blob_response(reader, filename=version.filename, mime=version.mime,
+                         sha256=version.sha256, range_header=ctx.conn.headers.get("range"),
+                         if_none_match=ctx.conn.headers.get("if-none-match"))
+
+
+@router.route("GET", "/documents/{doc_id}/content",
+              summary="The current bytes (Range supported)", tag=TAG, response=None)
+def get_content(ctx: Ctx, doc_id: str) -> Response:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    return _download(ctx, doc, doc.current_version)
+
+
+def _precheck_version(ctx: Ctx, doc_id: str) -> None:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id, Action.DOCUMENT_WRITE)
+    documents.check_quota(ctx.db, ctx.settings, doc.group_id, 0)
+
+
+@router.route("POST", "/documents/{doc_id}/versions",
+              summary="Upload a new version of a file (multipart part 'file')", tag=TAG,
+              response=NewVersionOut, status=201, precheck=_precheck_version)
+def add_version(ctx: Ctx, doc_id: str, received: ReceivedFile) -> dict[str, Any]:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    version = documents.add_version(ctx.db, ctx.access, ctx.settings, doc, received)
+    if version is None:
+        current = documents.get_version(ctx.db, doc, doc.current_version)
+        out = NewVersionOut(**VersionOut.of(current, doc).model_dump(), unchanged=True)
+        return {**out.model_dump(mode="json"), "_unchanged": True}
+    return NewVersionOut(**VersionOut.of(version, doc).model_dump()).model_dump(mode="json")
+
+
+@router.route("GET", "/documents/{doc_id}/versions", summary="All versions, newest first",
+              tag=TAG, response=list[VersionOut])
+def list_versions(ctx: Ctx, doc_id: str) -> list[VersionOut]:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    return [VersionOut.of(v, doc) for v in documents.versions(ctx.db, doc)]
+
+
+@router.route("GET", "/documents/{doc_id}/versions/{n:int}/content",
+              summary="The bytes of one version (Range supported)", tag=TAG, response=None)
+def get_version_content(ctx: Ctx, doc_id: str, n: int) -> Response:
+    return _download(ctx, documents.get_document(ctx.db, ctx.access, doc_id), n)
+
+
+@router.route("PATCH", "/documents/{doc_id}/versions/{n:int}", summary="Label a version",
+              tag=TAG, body=VersionLabel, response=VersionOut)
+def label_version(ctx: Ctx, doc_id: str, n: int, body: VersionLabel) -> VersionOut:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    return VersionOut.of(documents.label_version(ctx.db, ctx.access, doc, n, body.label), doc)
+
+
+@router.route("POST", "/documents/{doc_id}/versions/{n:int}/restore",
+              summary="Make a new current version equal to version n", tag=TAG,
+              response=VersionOut, status=201)
+def restore_version(ctx: Ctx, doc_id: str, n: int) -> VersionOut:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    return VersionOut.of(documents.restore_version(ctx.db, ctx.access, doc, n), doc)
+
+
+@router.route("DELETE", "/documents/{doc_id}/versions/{n:int}",
+              summary="Delete one old version (owners and admins)", tag=TAG, status=204)
+def delete_version(ctx: Ctx, doc_id: str, n: int) -> None:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    documents.delete_version(ctx.db, ctx.access, doc, n)
