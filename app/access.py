@@ -3,11 +3,12 @@
 Every route asks :class:`Access` (one per request, so lookups are cached and a folder listing is
 a fixed number of queries). Rules, in short:
 
-- Group metadata (name, description, access) is visible to every signed-in person, so closed
-  groups can be found and asked to join; members lists only to members and site admins.
-- Content (folders, later documents) is for group members only. Site admins are operators, not
-  readers: they may manage membership of any group (to rescue an orphaned group), and such a
-  change is recorded, but they read content only as members.
+- Group metadata (name, description, access) is visible to every signed-in person who has the
+  group's link, so a closed group can be asked to join; lists show mine and the open ones;
+  members lists only to members and site admins.
+- Content (folders, documents) is for group members only. Site admins are operators, not
+  readers: they may manage membership of any group (to rescue an orphaned group), and each such
+  change is written to the ``plein.audit`` log, but they read content only as members.
 - Folder access is the intersection along the path from the root: an ``open`` folder adds no
   restriction, a ``closed`` one narrows to its member list (viewer/editor). Group owners and
   admins manage every folder. So a folder is never wider than its parent, and narrowing a parent
@@ -45,6 +46,9 @@ class Action(StrEnum):
     TRASH_VIEW = "trash.view"
     TRASH_RESTORE = "trash.restore"
     TRASH_PURGE = "trash.purge"
+
+
+_TRASH_ACTIONS = frozenset({Action.TRASH_VIEW, Action.TRASH_RESTORE, Action.TRASH_PURGE})
 
 
 class FolderRole(int, Enum):
@@ -255,10 +259,14 @@ class Access:
         self.require_user()
         if folder is None:
             raise NotFound("No such folder.")
-        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE, Action.TRASH_PURGE):
-            if not self.can_folder(Action.TRASH_VIEW, folder):
-                raise NotFound("No such folder.")
-        elif not self.can_folder(Action.FOLDER_READ, folder):
+        # What you can see decides 404 vs 403: a live folder you may read, or a trashed one you
+        # could restore (only trash actions reach into the trash). So a viewer who restores or
+        # purges a live folder is refused (403), like any other readable-but-not-allowed act.
+        if self.in_trash(folder):
+            visible = action in _TRASH_ACTIONS and self.can_folder(Action.TRASH_VIEW, folder)
+        else:
+            visible = self.can_folder(Action.FOLDER_READ, folder)
+        if not visible:
             raise NotFound("No such folder.")
         if not self.can_folder(action, folder):
             raise Forbidden()

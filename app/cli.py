@@ -72,6 +72,52 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _store(settings: Settings) -> tuple[Any, Any]:
+    from app.bootstrap import prepare
+    from storage import LocalBlobStore
+
+    prepared = prepare(settings)
+    return prepared, LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring)
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    from app.services.maintenance import rotate_keys
+
+    prepared, _ = _store(_settings(args))
+    report = rotate_keys(prepared.db, prepared.key_ring, batch_size=args.batch_size)
+    print(f"new active key {report.new_key_id}; rewrapped {report.rewrapped} data keys; "
+          f"retired {', '.join(report.retired) or 'none'}")
+    print("Running servers load the new key when they meet it; back up the key file now.")
+    prepared.db.dispose()
+    return 0
+
+
+def cmd_fsck(args: argparse.Namespace) -> int:
+    from app.services.maintenance import fsck
+
+    prepared, store = _store(_settings(args))
+    report = fsck(prepared.db, store)
+    for blob_id, reason in report.damaged:
+        print(f"DAMAGED {blob_id}: {reason}")
+    for blob_id in report.orphans:
+        print(f"orphan  {blob_id} (no database row; removed by maintenance after an hour)")
+    print(f"checked {report.checked} blobs: {len(report.damaged)} damaged, "
+          f"{len(report.orphans)} orphans")
+    prepared.db.dispose()
+    return 0 if report.ok else 1
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    from app.services.maintenance import run_once
+
+    settings = _settings(args)
+    prepared, store = _store(settings)
+    run_once(prepared.db, settings, store)
+    prepared.db.dispose()
+    print("maintenance done")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plein", description="Plein collaboration space")
     parser.add_argument("--data-dir", help="data directory (PLEIN_DATA_DIR)")
@@ -96,6 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply database migrations")
     migrate.add_argument("--data-dir", dest="data_dir_sub", default=None)
     migrate.set_defaults(func=cmd_migrate)
+
+    keys = sub.add_parser("keys", help="key management")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    rotate = keys_sub.add_parser("rotate", help="new active KEK; rewrap every data key")
+    rotate.add_argument("--batch-size", type=int, default=1000)
+    rotate.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    rotate.set_defaults(func=cmd_keys_rotate)
+
+    check = sub.add_parser("fsck", help="verify every blob decrypts and matches its hash")
+    check.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    check.set_defaults(func=cmd_fsck)
+
+    tidy = sub.add_parser("maintenance", help="purge old trash, thin versions, remove orphans")
+    tidy.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    tidy.set_defaults(func=cmd_maintenance)
     return parser
 
 

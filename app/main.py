@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -58,7 +59,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        yield
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(_maintenance_loop, services)
+            yield
+            tasks.cancel_scope.cancel()
         db.dispose()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
@@ -67,6 +71,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.services = services
     app.state.openapi = spec
     return app
+
+
+async def _maintenance_loop(services: Services) -> None:
+    from app.services.maintenance import run_once
+
+    interval = services.settings.maintenance_interval_seconds
+    while True:
+        await anyio.sleep(interval)
+        try:
+            await anyio.to_thread.run_sync(run_once, services.db, services.settings,
+                                           services.blob_store)
+        except Exception:
+            # Housekeeping must never take the server down; the next round tries again.
+            log.exception("maintenance round failed")
 
 
 def _extra_paths() -> dict[str, object]:

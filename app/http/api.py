@@ -85,9 +85,8 @@ def validation_error(exc: ValidationError) -> BadRequest:
                       field=field)
 
 
-async def parse_json_body(request: Request, model: type[BaseModel], limit: int) -> BaseModel:
+def parse_json_body(request: Request, raw: bytes, model: type[BaseModel]) -> BaseModel:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    raw = await read_body(request, limit)
     if not raw and content_type == "":
         raw, content_type = b"{}", "application/json"
     if content_type != "application/json":
@@ -166,21 +165,27 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
         api_route = methods[request.method]
         services = request.app.state.services
         kwargs: dict[str, Any] = dict(request.path_params)
-        if api_route.query is not None:
-            kwargs["query"] = parse_query(request, api_route.query)
-        if api_route.body is not None:
-            kwargs["body"] = await parse_json_body(request, api_route.body,
-                                                   services.settings.max_json_bytes)
         write = request.method in UNSAFE_METHODS
         if api_route.precheck is not None:
+            if api_route.query is not None:
+                kwargs["query"] = parse_query(request, api_route.query)
             return await _upload(request, api_route, kwargs)
+        raw = b""
+        if api_route.body is not None:
+            raw = await read_body(request, services.settings.max_json_bytes)
 
         def run(ctx: Ctx) -> Any:
+            # Who, then CSRF, then the input: a signed-out caller gets 401 whatever it sent,
+            # and a cross-site form post is refused as such (403) before its body is looked at.
             authenticate(ctx)
             if api_route.auth and ctx.user is None:
                 raise NotSignedIn()
             if write:
                 check_csrf(ctx, request.headers.get(CSRF_HEADER))
+            if api_route.query is not None:
+                kwargs["query"] = parse_query(request, api_route.query)
+            if api_route.body is not None:
+                kwargs["body"] = parse_json_body(request, raw, api_route.body)
             result = api_route.handler(ctx, **kwargs)
             return result if isinstance(result, Response) else to_jsonable(result)
 

@@ -49,6 +49,9 @@ class Ctx:
     cookies: list[CookieChange] = field(default_factory=list)
     deferred_error: HTTPError | None = None
     anon_id: str | None = None
+    # Bookkeeping written after the request in its own short transaction (see in_transaction).
+    touch_session: bool = False
+    touch_token: bool = False
 
     @property
     def settings(self) -> Any:
@@ -100,8 +103,13 @@ def csrf_for(secret: bytes, basis: str) -> str:
     return hmac.new(secret, b"csrf|" + basis.encode(), hashlib.sha256).hexdigest()
 
 
-def authenticate(ctx: Ctx, *, allow_query_token: bool = False) -> None:
-    """Resolve the principal: ``Authorization: Bearer`` first, else the session cookie."""
+def authenticate(ctx: Ctx, *, allow_query_token: bool = False,
+                 document_id: str | None = None) -> None:
+    """Resolve the principal: ``Authorization: Bearer`` first, else the session cookie.
+
+    A token bound to one document (handed to a sync client) works for that document only:
+    it is refused everywhere else, so a leaked sync URL is not the person's whole account.
+    Callers serving one document pass its ``document_id``."""
     header = ctx.conn.headers.get("authorization", "")
     secret: str | None = None
     if header.lower().startswith("bearer "):
@@ -112,7 +120,11 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False) -> None:
         found = accounts.token_user(ctx.db, secret)
         if found is None:
             raise NotSignedIn("The access token is not valid.", code="invalid_token")
+        if found[0].document_id is not None and found[0].document_id != document_id:
+            raise NotSignedIn("This access token is for one document only.",
+                              code="invalid_token")
         ctx.api_token, ctx.user = found
+        ctx.touch_token = accounts.is_stale(found[0].last_used_at)
     else:
         cookie = ctx.conn.cookies.get(SESSION_COOKIE)
         if cookie:
@@ -120,6 +132,7 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False) -> None:
             if found_session is not None:
                 ctx.session_token = cookie
                 ctx.user = found_session[1]
+                ctx.touch_session = accounts.is_stale(found_session[0].last_seen_at)
     ctx.access = Access(ctx.db, ctx.user)
 
 
@@ -133,7 +146,9 @@ def check_csrf(ctx: Ctx, submitted: str | None, *, always: bool = False) -> None
     if not always and ctx.session_token is None:
         return
     expected = ctx.csrf_token()
-    if not submitted or not expected or not hmac.compare_digest(submitted, expected):
+    # Compared as bytes: compare_digest refuses non-ASCII str, and header values are latin-1.
+    if not submitted or not expected or not hmac.compare_digest(
+            submitted.encode("utf-8", "surrogateescape"), expected.encode()):
         raise CSRFFailed()
 
 
@@ -151,8 +166,21 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
                 result = fn(ctx)
             if ctx.deferred_error is not None:
                 raise ctx.deferred_error
+            _record_use(services, ctx)
             return result, ctx
         finally:
             session.close()
 
     return await run_in_threadpool(run)
+
+
+def _record_use(services: Services, ctx: Ctx) -> None:
+    """Slide the session's expiry and note a token's last use, at most hourly, in a write
+    transaction of its own: read requests stay read-only (no SQLite lock upgrades)."""
+    if not (ctx.touch_session or ctx.touch_token):
+        return
+    with services.db.write() as session:
+        if ctx.touch_session and ctx.session_token:
+            accounts.touch_session(session, services.settings, ctx.session_token)
+        if ctx.touch_token and ctx.api_token is not None:
+            accounts.touch_token(session, ctx.api_token.id)

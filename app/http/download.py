@@ -15,6 +15,12 @@ from storage import BlobReader
 # file that runs script in our origin could act as the person viewing it.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
                           "text/plain"})
+# libmagic calls JavaScript (and HTML fragments it does not recognise) text/plain. Served as
+# text/plain with nosniff they would not run, but text whose name says "active content" goes
+# out as a download anyway: what the browser does with a .js/.html must never be decided by a
+# guess that happened to say "plain text".
+ACTIVE_EXTENSIONS = frozenset({"htm", "html", "xhtml", "shtml", "svg", "svgz", "xml", "xsl",
+                               "xslt", "js", "mjs", "cjs", "jsx", "ts", "css", "swf", "hta"})
 DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; frame-ancestors 'self'"
 # Chromium's PDF viewer refuses to render in a sandboxed document; everything else gets one.
 SANDBOX = "; sandbox allow-downloads"
@@ -23,9 +29,20 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 def content_disposition(filename: str, *, inline: bool) -> str:
     ascii_name = filename.encode("ascii", "replace").decode("ascii").replace("?", "_")
-    ascii_name = re.sub(r'["\\\r\n]', "_", ascii_name) or "file"
+    # Quotes, backslashes and every control character (CR/LF above all: header injection)
+    # become "_" in the legacy parameter; filename* carries the exact name percent-encoded.
+    ascii_name = re.sub(r'[\x00-\x1f\x7f"\\]', "_", ascii_name) or "file"
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename, safe='')}"
+
+
+def shown_inline(mime: str, filename: str) -> bool:
+    if mime not in INLINE_TYPES:
+        return False
+    if mime != "text/plain":
+        return True  # images and PDF are recognised by their signature, whatever the name
+    extension = filename.rpartition(".")[2].lower() if "." in filename else ""
+    return extension not in ACTIVE_EXTENSIONS
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
@@ -41,20 +58,22 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None | bool:
         return None
     if first == "":
         length = int(last)
-        if length == 0:
-            return False
+        if length == 0 or size == 0:
+            return False  # nothing to send: an empty file has no satisfiable range
         return max(0, size - length), size
     start = int(first)
-    end = size if last == "" else min(int(last) + 1, size)
-    if start >= size or start >= end:
+    if last != "" and int(last) < start:
+        return None  # an invalid range is ignored, not refused (RFC 9110, 14.2)
+    if start >= size:
         return False
+    end = size if last == "" else min(int(last) + 1, size)
     return start, end
 
 
 def blob_response(reader: BlobReader, *, filename: str, mime: str, sha256: str,
                   range_header: str | None, if_none_match: str | None) -> Response:
     size = reader.size
-    inline = mime in INLINE_TYPES
+    inline = shown_inline(mime, filename)
     media_type = f"{mime}; charset=utf-8" if mime == "text/plain" else (
         mime if inline else "application/octet-stream")
     headers = {
@@ -65,7 +84,7 @@ def blob_response(reader: BlobReader, *, filename: str, mime: str, sha256: str,
         "ETag": f'"{sha256}"',
         "Cache-Control": "private, no-cache",
     }
-    if if_none_match and if_none_match.strip() == f'"{sha256}"':
+    if if_none_match and _etag_matches(if_none_match, f'"{sha256}"'):
         reader.close()
         return Response(status_code=304, headers=headers)
     wanted = parse_range(range_header, size)
@@ -81,6 +100,12 @@ def blob_response(reader: BlobReader, *, filename: str, mime: str, sha256: str,
     headers["Content-Length"] = str(size)
     return StreamingResponse(_closing(reader, reader.iter_chunks()), media_type=media_type,
                              headers=headers)
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """Weak comparison over a list of tags (RFC 9110, 13.1.2), as If-None-Match asks."""
+    tags = [tag.strip().removeprefix("W/") for tag in header.split(",")]
+    return "*" in tags or etag in tags
 
 
 def _closing(reader: BlobReader, chunks: Iterator[bytes]) -> Iterator[bytes]:

@@ -21,6 +21,7 @@ from app.errors import (
     PleinError,
     RateLimited,
 )
+from storage import StorageError
 
 log = logging.getLogger("plein.http")
 
@@ -79,6 +80,18 @@ async def on_operational_error(request: Request, exc: Exception) -> Response:
     return render(request, err)
 
 
+async def on_storage_error(request: Request, exc: Exception) -> Response:
+    # A blob write that could not be made durable (EIO/ENOSPC from write or fsync), an
+    # unreadable blob file or key: the server side failed, not the request. 503 tells clients
+    # the upload was *not* stored and may be retried later; the previous version is untouched
+    # because nothing was made visible. The message never carries paths, keys or plaintext.
+    log.error("storage error: %s", exc, exc_info=exc)
+    err = HTTPError("The file store could not complete this request; nothing was changed. "
+                    "Try again later.", code="storage_unavailable")
+    err.status = 503
+    return render(request, err)
+
+
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     err = PleinError()
@@ -93,5 +106,6 @@ EXCEPTION_HANDLERS = {
     HTTPException: on_starlette_error,
     IntegrityError: on_integrity_error,
     OperationalError: on_operational_error,
+    StorageError: on_storage_error,
     Exception: on_unexpected,
 }

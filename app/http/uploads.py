@@ -15,9 +15,10 @@ import anyio
 import magic
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
-from storage import BlobInfo, BlobStore, BlobWriter
 
 from app.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from app.services.blobs import refresh_key_ring
+from storage import BlobInfo, BlobStore, BlobWriter, LocalBlobStore
 
 FLUSH_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -157,6 +158,8 @@ async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> Re
         "on_part_data": receiver.on_part_data,
         "on_part_end": receiver.on_part_end,
     })
+    if isinstance(store, LocalBlobStore):
+        await anyio.to_thread.run_sync(refresh_key_ring, store)
     writer: BlobWriter = await anyio.to_thread.run_sync(store.open_writer)
     try:
         async for chunk in request.stream():

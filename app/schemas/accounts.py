@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, EmailStr
 
 from app.models import ApiToken, User
-from app.schemas.common import Input, LongText, Name, Password
+from app.schemas.common import Input, LongText, Name, OptionalLine, Password
 
 
 class UserCreate(Input):
@@ -25,7 +25,7 @@ class SessionCreate(Input):
 class ProfileUpdate(Input):
     name: Name | None = None
     bio: LongText | None = None
-    organisation: Name | None = None
+    organisation: OptionalLine | None = None  # "" clears it
     language: Literal["nl", "en"] | None = None
 
 

@@ -28,7 +28,15 @@ def _clean_text(value: str) -> str:
     return value
 
 
+def _clean_optional_line(value: str) -> str:
+    """Like a line, but empty is allowed (it clears an optional field)."""
+    return _clean_line(value) if value.strip() else ""
+
+
 Name = Annotated[str, StringConstraints(min_length=1, max_length=120), AfterValidator(_clean_line)]
+OptionalLine = Annotated[
+    str, StringConstraints(max_length=200), AfterValidator(_clean_optional_line)
+]
 FolderName = Annotated[
     str, StringConstraints(min_length=1, max_length=200), AfterValidator(_clean_line)
 ]

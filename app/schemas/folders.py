@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel
 
 from app.access import Access, FolderRole
-from app.models import Folder, FolderMember, User
+from app.models import Document, Folder, FolderMember, User
 from app.schemas.accounts import PersonOut
 from app.schemas.common import AccessLevel, FolderName, FolderRoleName, Id, Input
 
@@ -63,20 +63,40 @@ class FolderMemberOut(BaseModel):
         return cls(user=PersonOut.of(user), user_id=user.id, role=member.role)
 
 
+class DocumentSummary(BaseModel):
+    """A document as a folder listing shows it (the current version's facts, no join)."""
+
+    id: str
+    kind: str
+    title: str
+    version: int
+    mime: str
+    size: int
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, doc: Document) -> DocumentSummary:
+        return cls(id=doc.id, kind=doc.kind, title=doc.title, version=doc.current_version,
+                   mime=doc.mime, size=doc.size, updated_at=doc.updated_at)
+
+
 class FolderOut(FolderSummary):
     my_role: str | None
     breadcrumbs: list[FolderSummary]
     children: list[FolderSummary]
+    documents: list[DocumentSummary] = []
     members: list[FolderMemberOut] | None = None
 
     @classmethod
     def build(cls, folder: Folder, access: Access, *, trail: list[Folder],
-              children: list[Folder], members: list[FolderMemberOut] | None) -> FolderOut:
+              children: list[Folder], members: list[FolderMemberOut] | None,
+              documents: list[Document] | None = None) -> FolderOut:
         role = access.folder_role(folder)
         base = FolderSummary.of(folder, access)
         return cls(**base.model_dump(), my_role=_ROLE_NAME[role] if role else None,
                    breadcrumbs=[FolderSummary.of(f, access) for f in trail],
-                   children=[FolderSummary.of(f, access) for f in children], members=members)
+                   children=[FolderSummary.of(f, access) for f in children], members=members,
+                   documents=[DocumentSummary.of(d) for d in documents or []])
 
 
 class TrashItemOut(BaseModel):

@@ -70,6 +70,12 @@ def _throttle_keys(email: str, ip: str) -> list[str]:
     return [f"login:{email}|{ip}", f"ip:{ip}"]
 
 
+# Failures older than this are forgotten: without it, typos collected over months behind one
+# office NAT address would make every later slip from there wait the maximum delay. An attacker
+# who keeps guessing keeps the count alive (each failure renews it).
+FAILURE_MEMORY = timedelta(days=1)
+
+
 def _delay_seconds(settings: Settings, failures: int, *, per_ip: bool) -> int:
     free = settings.login_free_failures * (10 if per_ip else 1)
     if failures < free:
@@ -80,7 +86,7 @@ def _delay_seconds(settings: Settings, failures: int, *, per_ip: bool) -> int:
 def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: datetime) -> None:
     for key in _throttle_keys(email, ip):
         row = db.get(LoginFailure, key)
-        if row is None:
+        if row is None or now - row.last_failure_at > FAILURE_MEMORY:
             continue
         delay = _delay_seconds(settings, row.failures, per_ip=key.startswith("ip:"))
         wait_until = row.last_failure_at + timedelta(seconds=delay)
@@ -97,7 +103,7 @@ def record_failure(db: Session, email: str, ip: str, now: datetime) -> None:
         if row is None:
             db.add(LoginFailure(key=key, failures=1, last_failure_at=now))
         else:
-            row.failures += 1
+            row.failures = 1 if now - row.last_failure_at > FAILURE_MEMORY else row.failures + 1
             row.last_failure_at = now
 
 
@@ -153,6 +159,19 @@ def touch_session(db: Session, settings: Settings, token: str) -> None:
         now = utcnow()
         row.last_seen_at = now
         row.expires_at = now + timedelta(days=settings.session_days)
+
+
+TOUCH_INTERVAL = timedelta(hours=1)
+
+
+def is_stale(last: datetime | None) -> bool:
+    return last is None or utcnow() - last > TOUCH_INTERVAL
+
+
+def touch_token(db: Session, token_id: str) -> None:
+    row = db.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
 
 
 def revoke_session(db: Session, token: str) -> None:

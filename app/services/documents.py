@@ -138,10 +138,10 @@ def delete_version(db: Session, access: Access, doc: Document, number: int) -> N
     if number == doc.current_version:
         raise Conflict("The current version cannot be deleted; restore another one first.",
                        code="current_version")
-    _drop_version(db, version)
+    drop_version(db, version)
 
 
-def _drop_version(db: Session, version: DocumentVersion) -> None:
+def drop_version(db: Session, version: DocumentVersion) -> None:
     blob_id = version.blob_id
     db.delete(version)
     db.flush()
@@ -205,7 +205,7 @@ def purge_document(db: Session, access: Access, doc: Document) -> None:
 
 def purge(db: Session, doc: Document) -> None:
     for version in versions(db, doc):
-        _drop_version(db, version)
+        drop_version(db, version)
     db.delete(doc)
 
 

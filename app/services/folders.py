@@ -89,10 +89,10 @@ def move_folder(db: Session, access: Access, folder: Folder, target: Folder) -> 
 
 def trash_folder(db: Session, access: Access, folder: Folder) -> None:
     user = access.require_user()
+    access.require_folder(Action.FOLDER_WRITE, folder)
     if folder.parent_id is None:
         raise Unprocessable("The root folder cannot be deleted.", code="root_folder")
     parent = db.get(Folder, folder.parent_id)
-    access.require_folder(Action.FOLDER_WRITE, folder)
     if parent is not None:
         access.require_folder(Action.FOLDER_WRITE, parent)
     folder.trashed_at = utcnow()
@@ -116,7 +116,9 @@ def purge_folder(db: Session, access: Access, folder: Folder) -> None:
     access.require_folder(Action.TRASH_PURGE, folder)
     if folder.trashed_at is None:
         raise Conflict("Only items in the trash can be removed for good.", code="not_in_trash")
-    db.delete(folder)
+    from app.services.maintenance import purge_folder_tree
+
+    purge_folder_tree(db, folder)
     access.forget()
 
 
@@ -130,7 +132,7 @@ def trash_items(db: Session, access: Access, group: Group) -> list[Folder]:
 def folder_members(db: Session, folder: Folder) -> list[tuple[FolderMember, User]]:
     rows = db.execute(select(FolderMember, User).join(User, User.id == FolderMember.user_id)
                       .where(FolderMember.folder_id == folder.id).order_by(User.name))
-    return [(m, u) for m, u in rows.tuples()]
+    return [(m, u) for m, u in rows]
 
 
 def set_access(db: Session, access: Access, folder: Folder, *, folder_access: str,
@@ -147,21 +149,21 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
     parent = db.get(Folder, folder.parent_id) if folder.parent_id else None
     for index, grant in enumerate(grants):
         if grant.user_id in seen:
-            raise BadRequest("A person is listed twice.", field=f"members[{index}].user_id")
+            raise BadRequest("A person is listed twice.", field=f"members.{index}.user_id")
         seen.add(grant.user_id)
         member = db.scalar(select(Membership).where(Membership.group_id == folder.group_id,
                                                     Membership.user_id == grant.user_id,
                                                     Membership.state == "member"))
         if member is None:
             raise Unprocessable("Only members of the group can be given access.",
-                                code="not_a_member", field=f"members[{index}].user_id")
+                                code="not_a_member", field=f"members.{index}.user_id")
         if parent is not None:
             their = _role_of(db, grant.user_id, parent)
             wanted = FolderRole.EDIT if grant.role == "editor" else FolderRole.VIEW
             if their is None or their < wanted:
                 raise Unprocessable("A folder cannot be wider than the folder it is in.",
                                     code="wider_than_parent",
-                                    field=f"members[{index}].user_id")
+                                    field=f"members.{index}.user_id")
     folder.access = folder_access
     db.execute(delete(FolderMember).where(FolderMember.folder_id == folder.id))
     if folder_access == "closed":

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
+import logging
+
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from app.access import Access, Action
@@ -35,11 +37,15 @@ def get_group(db: Session, access: Access, group_id: str, action: Action = Actio
 
 
 def list_groups(db: Session, access: Access) -> list[Group]:
-    """Mine first, then every other group a signed-in person may see (all, by design: closed
-    groups are findable so people can ask to join; their content is not)."""
+    """Mine (including pending requests) first, then the open groups (API.md). A closed group
+    is not listed to outsiders: people reach it through a link or an invitation, and its page
+    shows only name and description with the request button. Site admins see every group."""
     access.require_user()
-    groups = list(db.scalars(select(Group).order_by(func.lower(Group.name), Group.id)))
     mine = access.memberships()
+    query = select(Group).order_by(func.lower(Group.name), Group.id)
+    if not access.is_site_admin:
+        query = query.where(or_(Group.access == "open", Group.id.in_(list(mine))))
+    groups = list(db.scalars(query))
     return sorted(groups, key=lambda g: (g.id not in mine, g.name.lower()))
 
 
@@ -57,6 +63,11 @@ def join(db: Session, access: Access, group: Group) -> str:
     user = access.require_user()
     existing = access.memberships().get(group.id)
     if existing is not None:
+        if existing.state == "requested" and group.access == "open":
+            # Asked while the group was closed; it has opened since: join at once.
+            existing.state = "member"
+            db.flush()
+            access.forget()
         return existing.state
     state = "member" if group.access == "open" else "requested"
     invitation = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
@@ -77,12 +88,23 @@ def members(db: Session, group: Group) -> list[tuple[Membership, User]]:
         .where(Membership.group_id == group.id)
         .order_by(Membership.state, func.lower(User.name), User.id)
     )
-    return [(m, u) for m, u in rows.tuples()]
+    return [(m, u) for m, u in rows]
 
 
 def invitations(db: Session, group: Group) -> list[Invitation]:
     return list(db.scalars(select(Invitation).where(Invitation.group_id == group.id)
                            .order_by(Invitation.email)))
+
+
+audit = logging.getLogger("plein.audit")
+
+
+def _audit_operator(access: Access, group: Group, what: str) -> None:
+    """A site admin acting in a group they do not manage leaves a trace for the operators'
+    log (and, with the activity feature, for the group)."""
+    if access.group_role(group.id) not in ("owner", "admin") and access.is_site_admin:
+        user = access.require_user()
+        audit.warning("site admin %s (%s) in group %s: %s", user.id, user.email, group.id, what)
 
 
 def _check_role_grant(access: Access, group: Group, role: str) -> None:
@@ -97,6 +119,7 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
     invite the address: the invitation turns into a membership when they register."""
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     _check_role_grant(access, group, role)
+    _audit_operator(access, group, f"add {email} as {role}")
     email = normalize_email(email)
     user = db.scalar(select(User).where(User.email == email))
     if user is None:
@@ -138,6 +161,7 @@ def _owner_count(db: Session, group: Group) -> int:
 
 def change_role(db: Session, access: Access, group: Group, user_id: str, role: str) -> Membership:
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    _audit_operator(access, group, f"set role of {user_id} to {role}")
     membership = _membership(db, group, user_id)
     if membership.state != "member":
         raise Unprocessable("Approve the request first.", code="not_a_member")
@@ -159,6 +183,7 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
     user = access.require_user()
     if user_id != user.id:
         access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+        _audit_operator(access, group, f"remove {user_id}")
     membership = _membership(db, group, user_id)
     if membership.role == "owner":
         if user_id != user.id:
@@ -181,6 +206,7 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
 def decide_request(db: Session, access: Access, group: Group, user_id: str, *, approve: bool
                    ) -> None:
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    _audit_operator(access, group, f"{'approve' if approve else 'reject'} request of {user_id}")
     membership = _membership(db, group, user_id)
     if membership.state != "requested":
         raise Conflict("There is no pending request from this person.", code="no_request")

@@ -57,3 +57,9 @@ def test_secure_cookies_follow_https_base_url() -> None:
     assert Settings(base_url="https://plein.example.nl").cookies_secure
     assert not Settings().cookies_secure
     assert Settings(secure_cookies=True).cookies_secure
+
+
+def test_configuration_doc_is_current() -> None:
+    from app.settings_doc import render
+
+    assert DOC.read_text() == render(), "run: python -m app.settings_doc > docs/configuration.md"

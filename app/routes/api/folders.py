@@ -16,7 +16,7 @@ from app.schemas.folders import (
     FolderUpdate,
     TrashItemOut,
 )
-from app.services import folders, groups
+from app.services import documents, folders, groups
 from app.services.folders import FolderGrant
 
 TAG = "folders"
@@ -28,7 +28,8 @@ def folder_out(ctx: Ctx, folder: Folder) -> FolderOut:
         members = [FolderMemberOut.of(m, u) for m, u in folders.folder_members(ctx.db, folder)]
     trail = folders.breadcrumbs(ctx.db, ctx.access, folder)
     return FolderOut.build(folder, ctx.access, trail=trail,
-                           children=folders.children(ctx.db, ctx.access, folder), members=members)
+                           children=folders.children(ctx.db, ctx.access, folder), members=members,
+                           documents=documents.folder_documents(ctx.db, ctx.access, folder))
 
 
 @router.route("GET", "/folders/{fid}", summary="A folder with the children you may see", tag=TAG,

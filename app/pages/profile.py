@@ -1,0 +1,107 @@
+"""My profile: name, bio, organisation, language; password change; personal access tokens."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.routing import BaseRoute
+
+from app.http.context import LANG_COOKIE, CookieChange
+from app.models import ApiToken
+from app.pages.forms import FormError, attempt, validate
+from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
+from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
+from app.services import accounts
+
+NOTICES = ("profile", "password", "token_revoked")
+
+
+def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | None = None,
+                   values: dict[str, str] | None = None, created: tuple[ApiToken, str] | None = None
+                   ) -> Page:
+    user = p.access.require_user()
+    notice = p.ctx.conn.query_params.get("done")
+    context: dict[str, Any] = {
+        "profile": values or {"name": user.name, "bio": user.bio,
+                              "organisation": user.organisation,
+                              "language": user.language or p.language},
+        "tokens": accounts.list_tokens(p.db, user),
+        "notice": notice if notice in NOTICES else None,
+        "created": created,
+        "error": error.message if error else None,
+        "error_form": form if error else None,
+    }
+    return Page("profile.html", context, status=error.status if error else 200)
+
+
+def profile(p: PageCtx) -> PageResult:
+    return profile_result(p)
+
+
+def update_profile(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+    values = {k: p.form.get(k, "") for k in ("name", "bio", "organisation", "language")}
+
+    def update() -> None:
+        # An emptied organisation field means "none": the API's schema has no way to say that
+        # (its Name type needs one character), so the page clears it explicitly.
+        body = validate(ProfileUpdate, {**values, "organisation": values["organisation"] or None})
+        accounts.update_profile(user, name=body.name, bio=body.bio,
+                                organisation=body.organisation or "", language=body.language)
+
+    result = attempt(p, update)
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="profile", values=values)
+    if user.language:
+        # The language cookie wins over the stored preference, so keep the two in step.
+        p.ctx.cookies.append(CookieChange(LANG_COOKIE, user.language, max_age=365 * 86400))
+    return Redirect("/profile?done=profile")
+
+
+def change_password(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+    values = {"current_password": p.form.get("current_password", ""),
+              "new_password": p.form.get("new_password", "")}
+
+    def change() -> None:
+        body = validate(PasswordChange, values)
+        accounts.change_password(p.db, p.services.passwords, user,
+                                 current=body.current_password, new=body.new_password)
+
+    result = attempt(p, change)
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="password")
+    # Every session is gone now, this one too; give this browser a fresh one.
+    p.ctx.session_token = None
+    p.ctx.sign_in(user)
+    return Redirect("/profile?done=password")
+
+
+def create_token(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+    values = {"name": p.form.get("name", "")}
+
+    def create() -> tuple[ApiToken, str]:
+        body = validate(TokenCreate, values)
+        return accounts.create_token(p.db, user, body.name)
+
+    result = attempt(p, create)
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="token", values=None)
+    # The secret is shown in this answer only (no-store, and only its hash is kept).
+    return profile_result(p, created=result)
+
+
+def revoke_token(p: PageCtx, tid: str) -> PageResult:
+    accounts.delete_token(p.db, p.access.require_user(), tid)
+    return Redirect("/profile?done=token_revoked#tokens")
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        page("/profile", profile),
+        page("/profile", update_profile, methods=("POST",)),
+        page("/profile/password", change_password, methods=("POST",)),
+        page("/profile/tokens", create_token, methods=("POST",)),
+        page("/profile/tokens/{tid}/revoke", revoke_token, methods=("POST",)),
+    ]
