@@ -79,6 +79,11 @@ class Database:
         with self._writer() as session, session.begin():
             yield session
 
+    @property
+    def write_sessions(self) -> sessionmaker[Session]:
+        """The factory of write sessions (for session-level event hooks)."""
+        return self._writer
+
     def session(self, *, write: bool) -> Session:
         return (self._writer if write else self._reader)()
 

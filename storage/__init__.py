@@ -9,12 +9,15 @@ Public face (everything else is an implementation detail):
 * stores: ``BlobStore`` / ``BlobWriter`` / ``BlobReader`` protocols,
   ``LocalBlobStore``, ``BlobInfo``, ``new_blob_id``, ``validate_blob_id``
 * record log (sync's CRDT update log): ``RecordLog``
+* durable filesystem helpers (for other packages' small files):
+  ``durable_write_bytes``, ``ensure_dir``, ``remove_file``
 * maintenance: ``collect_orphans``, ``verify_blob``/``VerifyResult``, ``rewrap_all``
 * errors: ``StorageError`` and subclasses (see ``storage.errors``)
 
 This package imports nothing from ``app``, ``sync`` or ``indexer``.
 """
 
+from storage._fs import durable_write_bytes, ensure_dir, remove_file
 from storage.blobstore import BlobInfo, BlobReader, BlobStore, BlobWriter, LocalBlobStore
 from storage.errors import (
     BlobNotFound,
@@ -59,9 +62,12 @@ __all__ = [
     "WrappedKey",
     "ciphertext_size",
     "collect_orphans",
+    "durable_write_bytes",
+    "ensure_dir",
     "new_blob_id",
     "new_data_key",
     "plaintext_size",
+    "remove_file",
     "rewrap_all",
     "validate_blob_id",
     "verify_blob",

@@ -1,0 +1,67 @@
+"""Plein live co-editing: the y-websocket protocol, rooms, durable CRDT persistence.
+
+Public face (everything else is an implementation detail)::
+
+    RoomManager(store, limits)          async context manager / start() + stop()
+        .serve(transport, document_id, permission, conn_key) -> close code
+        .set_permission(document_id, conn_key, permission) -> int
+        .revoke(document_id, conn_key) -> int
+        .close_document(document_id) -> bool
+        .initialize(document_id, updates) -> bool
+        .snapshot_state(document_id) -> bytes
+        .apply_update(document_id, update) -> None
+    Permission (EDIT, READ), SyncLimits
+    Transport (protocol: send / recv / close), CloseCode, memory_transport_pair
+    DocumentStore / DocumentHandle (protocols), FileDocumentStore, validate_document_id
+    render_html / render_markdown / render_text  (note -> output)
+    markdown_to_update / text_to_update / restore_update  (input -> CRDT operations)
+    protocol: the message codec (``sync.protocol``), for clients and tests
+    errors: SyncError and subclasses (see ``sync.errors``)
+
+Depends on ``storage`` (encrypted logs and snapshot blobs) and pycrdt; never on ``app``.
+"""
+
+from sync.compose import markdown_to_update, restore_update, text_to_update
+from sync.errors import (
+    ConnectionClosed,
+    DocumentCorrupt,
+    DocumentTooLarge,
+    InvalidDocumentId,
+    ProtocolError,
+    RoomUnavailable,
+    SyncError,
+)
+from sync.limits import SyncLimits
+from sync.manager import RoomManager
+from sync.memory import MemoryTransport, memory_transport_pair
+from sync.permission import Permission
+from sync.render import render_html, render_markdown, render_text
+from sync.store import DocumentHandle, DocumentStore, FileDocumentStore, validate_document_id
+from sync.transport import CloseCode, Transport
+
+__all__ = [
+    "CloseCode",
+    "ConnectionClosed",
+    "DocumentCorrupt",
+    "DocumentHandle",
+    "DocumentStore",
+    "DocumentTooLarge",
+    "FileDocumentStore",
+    "InvalidDocumentId",
+    "MemoryTransport",
+    "Permission",
+    "ProtocolError",
+    "RoomManager",
+    "RoomUnavailable",
+    "SyncError",
+    "SyncLimits",
+    "Transport",
+    "markdown_to_update",
+    "memory_transport_pair",
+    "render_html",
+    "render_markdown",
+    "render_text",
+    "restore_update",
+    "text_to_update",
+    "validate_document_id",
+]

@@ -1,0 +1,104 @@
+"""Server-side awareness (presence): who is in the room, and which socket brought them.
+
+The server keeps the latest (clock, state) per awareness clientID so that a
+newcomer sees everyone at once, and remembers which connection *introduced*
+each clientID so that, when that socket closes, their removal is broadcast
+(no ghost cursors waiting for the 30 s timeout).
+
+Rules follow y-protocols' ``applyAwarenessUpdate``: an entry is accepted when its
+clock is newer, or equal with a "null" state for a present client (how a peer
+relays a timeout removal).  Ownership moves to the connection that last set a
+non-null state: a client that reconnects before its old socket is noticed dead
+keeps its cursor when the old socket finally closes.
+
+Bounded: at most ``MAX_CLIENTS_PER_OWNER`` live clientIDs per connection (a
+browser tab has one), and clocks of departed clients are forgotten oldest-first
+past ``MAX_REMEMBERED``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+from sync.protocol import AwarenessEntry
+
+__all__ = ["MAX_CLIENTS_PER_OWNER", "MAX_REMEMBERED", "AwarenessRegistry"]
+
+MAX_CLIENTS_PER_OWNER = 16
+MAX_REMEMBERED = 4096
+_NULL = "null"
+
+
+class AwarenessRegistry:
+    def __init__(self) -> None:
+        self._clock: dict[int, int] = {}
+        self._state: dict[int, str] = {}
+        self._owner: dict[int, Hashable] = {}
+        self._owned: dict[Hashable, set[int]] = {}
+
+    def __len__(self) -> int:
+        return len(self._state)
+
+    def owned_by(self, owner: Hashable) -> frozenset[int]:
+        return frozenset(self._owned.get(owner, ()))
+
+    def _disown(self, client_id: int) -> None:
+        owner = self._owner.pop(client_id, None)
+        if owner is not None:
+            ids = self._owned[owner]
+            ids.discard(client_id)
+            if not ids:
+                del self._owned[owner]
+
+    def apply(self, owner: Hashable, entries: tuple[AwarenessEntry, ...]) -> list[AwarenessEntry]:
+        """Apply entries sent by ``owner``; return those accepted (to relay)."""
+        accepted: list[AwarenessEntry] = []
+        for e in entries:
+            cid = e.client_id
+            current = self._clock.get(cid)
+            newer = current is None or current < e.clock
+            if not (newer or (current == e.clock and e.removed and cid in self._state)):
+                continue  # stale: the peers already have something at least as new
+            if e.removed:
+                self._state.pop(cid, None)
+                self._disown(cid)
+            else:
+                if self._owner.get(cid) != owner:
+                    if len(self._owned.get(owner, ())) >= MAX_CLIENTS_PER_OWNER:
+                        continue
+                    self._disown(cid)
+                    self._owner[cid] = owner
+                    self._owned.setdefault(owner, set()).add(cid)
+                self._state[cid] = e.state
+            # Re-insert so dict order is "least recently touched first" for forgetting.
+            self._clock.pop(cid, None)
+            self._clock[cid] = e.clock
+            accepted.append(e)
+        self._forget()
+        return accepted
+
+    def _forget(self) -> None:
+        excess = len(self._clock) - len(self._state) - MAX_REMEMBERED
+        if excess <= 0:
+            return
+        for cid in [c for c in self._clock if c not in self._state][:excess]:
+            del self._clock[cid]
+
+    def snapshot(self) -> list[AwarenessEntry]:
+        """Every present client, for a newcomer or a query-awareness message."""
+        return [AwarenessEntry(cid, self._clock[cid], s) for cid, s in self._state.items()]
+
+    def drop(self, owner: Hashable) -> list[AwarenessEntry]:
+        """Remove the clients ``owner`` introduced; return their removal entries.
+
+        The clock is kept as is (not bumped): peers accept an equal clock with a
+        null state as a removal, and a client reconnecting with the same clientID
+        continues from its own clock, which must stay newer than ours.
+        """
+        removed = []
+        for cid in sorted(self._owned.pop(owner, set())):
+            self._owner.pop(cid, None)
+            if self._state.pop(cid, None) is not None:
+                removed.append(AwarenessEntry(cid, self._clock[cid], _NULL))
+        self._forget()
+        return removed

@@ -1,0 +1,95 @@
+"""Small units: limits, the token bucket, the awareness registry, the memory transport."""
+
+from __future__ import annotations
+
+import anyio
+import anyio.lowlevel
+import pytest
+
+from sync import ConnectionClosed, SyncLimits, memory_transport_pair
+from sync.awareness import MAX_CLIENTS_PER_OWNER, AwarenessRegistry
+from sync.limits import TokenBucket
+from sync.protocol import AwarenessEntry
+
+
+def test_limits_validated() -> None:
+    SyncLimits()
+    with pytest.raises(ValueError):
+        SyncLimits(max_message_bytes=0)
+    with pytest.raises(ValueError):  # a max-size frame must fit in the byte bucket
+        SyncLimits(max_message_bytes=10_000, max_bytes_per_second=1000, burst_seconds=1)
+
+
+def test_token_bucket() -> None:
+    now = [0.0]
+    bucket = TokenBucket(10, 20, clock=lambda: now[0])
+    assert bucket.take(20) == 0.0
+    assert bucket.take(5) == pytest.approx(0.5)  # debt recorded: 5 tokens at 10/s
+    now[0] += 0.5
+    assert bucket.take(0) == 0.0
+    now[0] += 100
+    assert bucket.take(20) == 0.0  # refill capped at capacity
+    assert bucket.take(1) == pytest.approx(0.1)
+
+
+def entry(cid: int, clock: int, state: str = '{"a":1}') -> AwarenessEntry:
+    return AwarenessEntry(cid, clock, state)
+
+
+def test_awareness_registry_rules() -> None:
+    reg = AwarenessRegistry()
+    alice, bob = object(), object()
+    assert reg.apply(alice, (entry(1, 1),)) == [entry(1, 1)]
+    assert reg.apply(alice, (entry(1, 1),)) == []  # same clock: stale
+    assert reg.apply(alice, (entry(1, 2),)) == [entry(1, 2)]  # keep-alive relayed
+    # A peer relaying a timeout removal (same clock, null) is accepted.
+    assert reg.apply(bob, (entry(1, 2, "null"),)) == [entry(1, 2, "null")]
+    assert len(reg) == 0
+    # Ownership moves to the connection that last set a state (reconnect).
+    reg.apply(alice, (entry(1, 3),))
+    reg.apply(bob, (entry(1, 4),))
+    assert reg.drop(alice) == []
+    assert reg.drop(bob) == [entry(1, 4, "null")]
+    assert reg.snapshot() == []
+
+
+def test_awareness_clients_per_connection_capped() -> None:
+    reg = AwarenessRegistry()
+    mallory = object()
+    accepted = reg.apply(mallory, tuple(entry(i, 1) for i in range(100)))
+    assert len(accepted) == MAX_CLIENTS_PER_OWNER
+    assert len(reg.drop(mallory)) == MAX_CLIENTS_PER_OWNER
+
+
+@pytest.mark.anyio
+async def test_memory_transport_semantics() -> None:
+    a, b = memory_transport_pair()
+    await a.send(b"one")
+    await a.close(4000, "done")
+    assert await b.recv() == b"one"  # sent before the close: still delivered
+    with pytest.raises(ConnectionClosed) as info:
+        await b.recv()
+    assert (info.value.code, info.value.reason) == (4000, "done")
+    with pytest.raises(ConnectionClosed):
+        await b.send(b"late")
+    await b.close()
+    await a.close()  # idempotent
+
+
+@pytest.mark.anyio
+async def test_memory_transport_close_releases_blocked_sender() -> None:
+    a, b = memory_transport_pair(max_buffer=0)
+    async with anyio.create_task_group() as tg:
+        failed = anyio.Event()
+
+        async def blocked() -> None:
+            with pytest.raises(ConnectionClosed):
+                await a.send(b"never read")
+            failed.set()
+
+        tg.start_soon(blocked)
+        await anyio.lowlevel.checkpoint()
+        await b.close()
+        with anyio.fail_after(1):
+            await failed.wait()
+    await a.close()
