@@ -30,7 +30,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     print(f"Plein is running at {settings.resolved_base_url}  (data: {settings.data_dir})",
           flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=args.proxy_headers, server_header=False)
+                proxy_headers=args.proxy_headers, server_header=False,
+                # The sync limits refuse big frames too; this stops them before buffering.
+                ws_max_size=settings.sync_max_message_bytes + 1024)
     return 0
 
 

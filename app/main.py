@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,17 +13,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from app.access_events import AccessChanges
 from app.bootstrap import prepare
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.services import Services
+from app.live import LiveSync
 from app.services.passwords import Passwords
 from app.settings import Settings
 from storage import LocalBlobStore
+from sync import FileDocumentStore, RoomManager
 
 WEB_DIR = Path(__file__).resolve().parent.parent / "web"
 log = logging.getLogger("plein")
@@ -34,9 +38,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     prepared = prepare(settings)
     db = prepared.db
+    manager = RoomManager(FileDocumentStore(settings.data_dir / "notes", prepared.key_ring),
+                          settings.sync_limits())
+    live = LiveSync(manager)
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
                         secret=prepared.secret, key_ring=prepared.key_ring,
-                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring))
+                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
+                        live=live)
+    access_changes = AccessChanges()
+    access_changes.install(db.write_sessions)
+    access_changes.subscribe(live.on_access_change)
 
     from app.pages import page_routes
     from app.routes.api import router
@@ -53,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *router.starlette_routes(),
+        WebSocketRoute("/sync/{document_id}", live.serve),
         Mount("/static", app=StaticFiles(directory=WEB_DIR / "static"), name="static"),
         *page_routes(),
     ]
@@ -60,9 +72,17 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
+            await tasks.start(manager.start)
+            live.bind(asyncio.get_running_loop(), services)
             tasks.start_soon(_maintenance_loop, services)
-            yield
-            tasks.cancel_scope.cancel()
+            tasks.start_soon(_mail_loop, services)
+            tasks.start_soon(_note_snapshot_loop, services)
+            try:
+                yield
+            finally:
+                # Closes the sockets and compacts every open note before the process ends.
+                await manager.stop()
+                tasks.cancel_scope.cancel()
         db.dispose()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
@@ -85,6 +105,33 @@ async def _maintenance_loop(services: Services) -> None:
         except Exception:
             # Housekeeping must never take the server down; the next round tries again.
             log.exception("maintenance round failed")
+
+
+async def _mail_loop(services: Services) -> None:
+    """Notification e-mail (immediate, and daily digests when due), sent from a worker
+    thread: never inside a request's transaction, never blocking the event loop."""
+    from app.services.notifications import mail_round
+
+    if not services.settings.smtp_url:
+        return
+    while True:
+        await anyio.sleep(services.settings.mail_interval_seconds)
+        try:
+            await anyio.to_thread.run_sync(mail_round, services.db, services.settings)
+        except Exception:
+            log.exception("mail round failed")
+
+
+async def _note_snapshot_loop(services: Services) -> None:
+    from app.services.note_snapshots import AutoSnapshots
+
+    snapshots = AutoSnapshots()
+    while True:
+        await anyio.sleep(services.settings.note_snapshot_pause_seconds)
+        try:
+            await snapshots.round(services)
+        except Exception:
+            log.exception("automatic note versions failed this round")
 
 
 def _extra_paths() -> dict[str, object]:

@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from app.errors import ConfigurationError
+from sync import SyncLimits
 
 ENV_PREFIX = "PLEIN_"
+SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,55 @@ class Settings:
     maintenance_interval_seconds: int = field(
         default=3600, metadata={"doc": "How often trash purge and version thinning run."}
     )
+    sync_max_message_bytes: int = field(
+        default=1024 * 1024, metadata={"doc": "Largest live-sync WebSocket message in bytes."}
+    )
+    sync_max_document_bytes: int = field(
+        default=16 * 1024 * 1024, metadata={"doc": "Largest encoded state of one note in bytes."}
+    )
+    sync_messages_per_second: int = field(
+        default=200, metadata={"doc": "Sustained live-sync messages per second per connection."}
+    )
+    sync_queue_messages: int = field(
+        default=1024,
+        metadata={
+            "doc": "Outbound messages queued per connection before a slow reader is disconnected."
+        },
+    )
+    note_snapshot_minutes: int = field(
+        default=10,
+        metadata={
+            "doc": "Automatic note versions: at most one per this many minutes, taken "
+            "after a pause in editing."
+        },
+    )
+    note_snapshot_pause_seconds: int = field(
+        default=60, metadata={"doc": "Quiet time after which an automatic note version is taken."}
+    )
     log_level: str = field(
         default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+    )
+    comment_max_chars: int = field(
+        default=10_000, metadata={"doc": "Longest accepted comment body in characters (400 above)."}
+    )
+    comments_per_minute: int = field(
+        default=20,
+        metadata={"doc": "Comments one person may post per minute (429 above); 0 = no limit."},
+    )
+    smtp_url: str = field(
+        default="",
+        metadata={
+            "doc": "Outgoing mail server for notification e-mail: smtp://[user:pass@]host:port "
+            "(plain), smtp+starttls://... or smtps://... (TLS); empty = no e-mail."
+        },
+    )
+    mail_from: str = field(
+        default="",
+        metadata={"doc": "From address of notification e-mail; empty = plein@ the BASE_URL host."},
+    )
+    mail_interval_seconds: int = field(
+        default=30,
+        metadata={"doc": "How often immediate notification e-mail and due daily digests are sent."},
     )
 
     @property
@@ -127,6 +176,14 @@ class Settings:
         if self.secure_cookies is not None:
             return self.secure_cookies
         return self.resolved_base_url.startswith("https://")
+
+    def sync_limits(self) -> SyncLimits:
+        return SyncLimits(
+            max_message_bytes=self.sync_max_message_bytes,
+            max_document_bytes=self.sync_max_document_bytes,
+            max_messages_per_second=float(self.sync_messages_per_second),
+            max_queued_messages=self.sync_queue_messages,
+        )
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -158,9 +215,17 @@ class Settings:
             "max_page_size",
             "port",
             "maintenance_interval_seconds",
+            "comment_max_chars",
+            "mail_interval_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
+        if self.comments_per_minute < 0:
+            raise ConfigurationError("PLEIN_COMMENTS_PER_MINUTE must not be negative")
+        if self.smtp_url and self.smtp_url.split("://", 1)[0] not in SMTP_SCHEMES:
+            raise ConfigurationError(
+                "PLEIN_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://"
+            )
 
 
 def _parse(name: str, hint: Any, raw: str) -> Any:

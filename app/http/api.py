@@ -4,6 +4,7 @@ transaction → render) and the OpenAPI document, so the two cannot drift apart.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,10 @@ class ApiRoute:
     # Multipart uploads: ``precheck(ctx, **path_params)`` refuses early (before any byte is
     # stored); the file then streams into a blob and the handler gets it as ``received``.
     precheck: Handler | None = None
+    # An upload route may also take JSON (``POST .../versions`` snapshots a note): then this
+    # body model and handler serve the request like any JSON route.
+    json_body: type[BaseModel] | None = None
+    json_handler: Handler | None = None
 
 
 class ApiRouter:
@@ -48,10 +53,12 @@ class ApiRouter:
     def route(self, method: str, path: str, *, summary: str, tag: str,
               body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               auth: bool = True, query: type[BaseModel] | None = None,
-              precheck: Handler | None = None) -> Callable[[Handler], Handler]:
+              precheck: Handler | None = None, json_body: type[BaseModel] | None = None,
+              json_handler: Handler | None = None) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.api_routes.append(ApiRoute(method.upper(), self.prefix + path, handler, summary,
-                                            body, response, status, auth, query, tag, precheck))
+                                            body, response, status, auth, query, tag, precheck,
+                                            json_body, json_handler))
             return handler
         return register
 
@@ -164,6 +171,10 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         api_route = methods[request.method]
         services = request.app.state.services
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if api_route.json_handler is not None and content_type == "application/json":
+            api_route = dataclasses.replace(api_route, precheck=None, body=api_route.json_body,
+                                            handler=api_route.json_handler)
         kwargs: dict[str, Any] = dict(request.path_params)
         write = request.method in UNSAFE_METHODS
         if api_route.precheck is not None:

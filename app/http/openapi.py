@@ -56,6 +56,13 @@ def _operation(route: ApiRoute, defs: dict[str, Any]) -> dict[str, Any]:
     if route.body is not None:
         operation["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": _schema(route.body, defs)}}}
+    if route.precheck is not None:
+        content: dict[str, Any] = {"multipart/form-data": {"schema": {
+            "type": "object", "required": ["file"],
+            "properties": {"file": {"type": "string", "format": "binary"}}}}}
+        if route.json_body is not None:
+            content["application/json"] = {"schema": _schema(route.json_body, defs)}
+        operation["requestBody"] = {"required": True, "content": content}
     if route.response is None:
         operation["responses"][str(204 if route.status == 200 else route.status)] = {
             "description": "Done; no content."}

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from app.db import Database
 from app.services.passwords import Passwords
 from app.settings import Settings
+
+if TYPE_CHECKING:
+    from app.live import LiveSync
 from storage import KeyRing, LocalBlobStore
 
 
@@ -18,3 +22,4 @@ class Services:
     secret: bytes
     key_ring: KeyRing
     blob_store: LocalBlobStore
+    live: LiveSync

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, StringConstraints
 
@@ -22,6 +22,22 @@ class DocumentUpdate(Input):
 
 class VersionLabel(Input):
     label: Label | None
+
+
+class NoteSnapshotIn(Input):
+    label: Label | None = None
+
+
+class NoteCreate(Input):
+    title: Title
+    text: Annotated[str, StringConstraints(max_length=1_000_000)] | None = None
+    format: Literal["markdown", "text"] = "markdown"
+
+
+class DiffOut(BaseModel):
+    from_version: int
+    to_version: int
+    diff: list[str]
 
 
 class DocumentOut(BaseModel):

@@ -4,4 +4,12 @@ from app.http.api import ApiRouter
 
 router = ApiRouter()
 
-from app.routes.api import accounts, documents, folders, groups  # noqa: E402,F401 - registers routes
+from app.routes.api import (  # noqa: E402,F401 - registers routes
+    accounts,
+    activity,
+    discussions,
+    documents,
+    folders,
+    groups,
+    notes,
+)

@@ -9,7 +9,7 @@ from starlette.responses import Response
 from app.access import Action
 from app.errors import NotFound
 from app.http.context import Ctx
-from app.http.download import blob_response
+from app.http.download import blob_response, content_disposition
 from app.http.uploads import ReceivedFile
 from app.models import Blob, Document, Folder
 from app.routes.api import router
@@ -17,10 +17,11 @@ from app.schemas.documents import (
     DocumentOut,
     DocumentUpdate,
     NewVersionOut,
+    NoteSnapshotIn,
     VersionLabel,
     VersionOut,
 )
-from app.services import documents, folders
+from app.services import documents, folders, notes
 from app.services.blobs import open_blob
 
 TAG = "documents"
@@ -93,7 +94,21 @@ def _download(ctx: Ctx, doc: Document, number: int) -> Response:
               summary="The current bytes (Range supported)", tag=TAG, response=None)
 def get_content(ctx: Ctx, doc_id: str) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    if doc.kind == "note":
+        return _note_response(ctx, notes.current_state(ctx.services.live.manager, doc), doc.title)
     return _download(ctx, doc, doc.current_version)
+
+
+def _note_response(ctx: Ctx, state: bytes, title: str) -> Response:
+    """A note rendered as ``?format=markdown`` (default), ``html`` or ``text``; the HTML is
+    our renderer's (escaped text, safe links) and is still served sandboxed."""
+    fmt = ctx.conn.query_params.get("format", "markdown")
+    body = notes.render(state, fmt)
+    ext = {"html": "html", "markdown": "md", "text": "txt"}[fmt]
+    return Response(body, media_type=f"{notes.MEDIA_TYPES[fmt]}; charset=utf-8", headers={
+        "Content-Disposition": content_disposition(f"{title}.{ext}", inline=True),
+        "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
 
 
 def _precheck_version(ctx: Ctx, doc_id: str) -> None:
@@ -101,9 +116,18 @@ def _precheck_version(ctx: Ctx, doc_id: str) -> None:
     documents.check_quota(ctx.db, ctx.settings, doc.group_id, 0)
 
 
+def note_snapshot(ctx: Ctx, doc_id: str, body: NoteSnapshotIn) -> VersionOut:
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    version = notes.named_snapshot(ctx.db, ctx.access, ctx.services.live.manager,
+                                   ctx.services.blob_store, doc, body.label)
+    return VersionOut.of(version, doc)
+
+
 @router.route("POST", "/documents/{doc_id}/versions",
-              summary="Upload a new version of a file (multipart part 'file')", tag=TAG,
-              response=NewVersionOut, status=201, precheck=_precheck_version)
+              summary="A new version: a file upload (multipart part 'file'), or for a note a "
+              "named snapshot (JSON {label})", tag=TAG,
+              response=NewVersionOut, status=201, precheck=_precheck_version,
+              json_body=NoteSnapshotIn, json_handler=note_snapshot)
 def add_version(ctx: Ctx, doc_id: str, received: ReceivedFile) -> dict[str, Any]:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     version = documents.add_version(ctx.db, ctx.access, ctx.settings, doc, received)
@@ -124,7 +148,12 @@ def list_versions(ctx: Ctx, doc_id: str) -> list[VersionOut]:
 @router.route("GET", "/documents/{doc_id}/versions/{n:int}/content",
               summary="The bytes of one version (Range supported)", tag=TAG, response=None)
 def get_version_content(ctx: Ctx, doc_id: str, n: int) -> Response:
-    return _download(ctx, documents.get_document(ctx.db, ctx.access, doc_id), n)
+    doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    if doc.kind == "note":
+        version = documents.get_version(ctx.db, doc, n)
+        state = notes.version_state(ctx.db, ctx.services.blob_store, version)
+        return _note_response(ctx, state, f"{doc.title} v{n}")
+    return _download(ctx, doc, n)
 
 
 @router.route("PATCH", "/documents/{doc_id}/versions/{n:int}", summary="Label a version",
@@ -139,6 +168,10 @@ def label_version(ctx: Ctx, doc_id: str, n: int, body: VersionLabel) -> VersionO
               response=VersionOut, status=201)
 def restore_version(ctx: Ctx, doc_id: str, n: int) -> VersionOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
+    if doc.kind == "note":
+        version = notes.restore(ctx.db, ctx.access, ctx.services.live.manager,
+                                ctx.services.blob_store, doc, n)
+        return VersionOut.of(version, doc)
     return VersionOut.of(documents.restore_version(ctx.db, ctx.access, doc, n), doc)
 
 
