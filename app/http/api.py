@@ -169,7 +169,8 @@ async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any])
 
 def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
-        api_route = methods[request.method]
+        # Starlette answers HEAD on GET routes; it is a GET without the body.
+        api_route = methods["GET" if request.method == "HEAD" else request.method]
         services = request.app.state.services
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if api_route.json_handler is not None and content_type == "application/json":

@@ -100,13 +100,21 @@ class FolderOut(FolderSummary):
 
 
 class TrashItemOut(BaseModel):
+    """A folder or document in the trash; restore with POST .../restore on its own path."""
+
     id: str
-    kind: Literal["folder"] = "folder"
+    kind: Literal["folder", "file", "note"] = "folder"
     name: str
+    folder_id: str | None = None
     trashed_at: datetime | None
     trashed_by: str | None
 
     @classmethod
     def of(cls, folder: Folder) -> TrashItemOut:
-        return cls(id=folder.id, name=folder.name, trashed_at=folder.trashed_at,
-                   trashed_by=folder.trashed_by)
+        return cls(id=folder.id, name=folder.name, folder_id=folder.parent_id,
+                   trashed_at=folder.trashed_at, trashed_by=folder.trashed_by)
+
+    @classmethod
+    def of_document(cls, doc: Document) -> TrashItemOut:
+        return cls(id=doc.id, kind=doc.kind, name=doc.title,
+                   folder_id=doc.folder_id, trashed_at=doc.trashed_at, trashed_by=doc.trashed_by)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from app.access import Access, Action
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
 from app.models import Folder, Group, Invitation, Membership, User
+from app.services import activity
 from app.services.accounts import normalize_email
 
 
@@ -53,6 +54,12 @@ def update_group(group: Group, *, name: str | None, description: str | None,
                  group_access: str | None) -> None:
     if name is not None:
         group.name = name.strip()
+        # The root folder carries the group's name (breadcrumbs, folder page heading).
+        session = object_session(group)
+        root = session.get(Folder, group.root_folder_id) if session and group.root_folder_id \
+            else None
+        if root is not None:
+            root.name = group.name
     if description is not None:
         group.description = description
     if group_access is not None:
@@ -68,6 +75,8 @@ def join(db: Session, access: Access, group: Group) -> str:
             existing.state = "member"
             db.flush()
             access.forget()
+            activity.record(db, "member.joined", actor_id=user.id, group_id=group.id,
+                            data={"user_id": user.id, "role": existing.role})
         return existing.state
     state = "member" if group.access == "open" else "requested"
     invitation = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
@@ -79,6 +88,9 @@ def join(db: Session, access: Access, group: Group) -> str:
     db.add(Membership(group_id=group.id, user_id=user.id, role=role, state=state))
     db.flush()
     access.forget()
+    if state == "member":
+        activity.record(db, "member.joined", actor_id=user.id, group_id=group.id,
+                        data={"user_id": user.id, "role": role})
     return state
 
 
@@ -142,6 +154,8 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
     membership.role, membership.state = role, "member"
     db.flush()
     access.forget()
+    activity.record(db, "member.joined", actor_id=access.require_user().id, group_id=group.id,
+                    data={"user_id": user.id, "role": role})
     return membership
 
 
@@ -174,6 +188,8 @@ def change_role(db: Session, access: Access, group: Group, user_id: str, role: s
     membership.role = role
     db.flush()
     access.forget()
+    activity.record(db, "member.role", actor_id=access.require_user().id, group_id=group.id,
+                    data={"user_id": user_id, "role": role})
     return membership
 
 
@@ -198,9 +214,13 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
     from app.services.folders import drop_folder_memberships
 
     drop_folder_memberships(db, group, user_id)
+    was_member = membership.state == "member"
     db.delete(membership)
     db.flush()
     access.forget()
+    if was_member:
+        activity.record(db, "member.left", actor_id=user.id, group_id=group.id,
+                        data={"user_id": user_id})
 
 
 def decide_request(db: Session, access: Access, group: Group, user_id: str, *, approve: bool
@@ -212,6 +232,8 @@ def decide_request(db: Session, access: Access, group: Group, user_id: str, *, a
         raise Conflict("There is no pending request from this person.", code="no_request")
     if approve:
         membership.state = "member"
+        activity.record(db, "member.joined", actor_id=access.require_user().id,
+                        group_id=group.id, data={"user_id": user_id, "role": membership.role})
     else:
         db.delete(membership)
     db.flush()

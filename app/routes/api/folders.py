@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from app.access import Action
 from app.errors import NotFound
 from app.http.context import Ctx
@@ -96,4 +98,8 @@ def set_folder_access(ctx: Ctx, fid: str, body: FolderAccessIn) -> FolderOut:
               tag=TAG, response=list[TrashItemOut])
 def list_trash(ctx: Ctx, gid: str) -> list[TrashItemOut]:
     group = groups.get_group(ctx.db, ctx.access, gid, Action.TRASH_VIEW)
-    return [TrashItemOut.of(f) for f in folders.trash_items(ctx.db, ctx.access, group)]
+    items = [TrashItemOut.of(f) for f in folders.trash_items(ctx.db, ctx.access, group)]
+    items += [TrashItemOut.of_document(d)
+              for d in documents.trashed_documents(ctx.db, ctx.access, group)]
+    return sorted(items, key=lambda item: item.trashed_at or datetime.min.replace(tzinfo=UTC),
+                  reverse=True)

@@ -1,0 +1,100 @@
+"""The UI speaks Dutch (the default) and English: every message in the templates and page code
+has a Dutch translation, and the language cookie switches what a page shows.
+
+Updating the catalogs after changing UI text (from the repository root):
+
+    pybabel extract -F babel.cfg --no-location --sort-output -o /tmp/messages.pot .
+    pybabel update -i /tmp/messages.pot -d app/locale --ignore-obsolete --no-fuzzy-matching \
+        --width 100
+    # then fill in the Dutch msgstr values in app/locale/nl/LC_MESSAGES/messages.po
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from babel.messages.catalog import Catalog
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.pofile import read_po
+
+from tests.live import Client
+
+REPO = Path(__file__).resolve().parents[2]
+LOCALE = REPO / "app" / "locale"
+
+
+def _wanted_dir(path: str) -> bool:
+    # Walk only what babel.cfg maps; node_modules or data directories would just cost time.
+    rel = Path(os.path.relpath(path, REPO)).as_posix()
+    return rel in (".", "web") or rel.startswith(("app", "web/templates"))
+
+
+def extracted_msgids() -> set[str]:
+    with (REPO / "babel.cfg").open() as handle:
+        method_map, options_map = parse_mapping_cfg(handle)  # type: ignore[no-untyped-call]
+    ids: set[str] = set()
+    for _file, _line, message, _comments, _context in extract_from_dir(
+            REPO, method_map, options_map, directory_filter=_wanted_dir):
+        ids.add(message if isinstance(message, str) else message[0])
+    return ids
+
+
+def catalog(language: str) -> Catalog:
+    with (LOCALE / language / "LC_MESSAGES" / "messages.po").open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+@pytest.fixture(scope="module")
+def msgids() -> set[str]:
+    found = extracted_msgids()
+    assert "Sign in" in found and "Documents arrive with file upload and notes." in found
+    return found
+
+
+def test_every_message_has_a_dutch_translation(msgids: set[str]) -> None:
+    dutch = catalog("nl")
+
+    def translated(msgid: str) -> bool:
+        message = dutch.get(msgid)
+        return message is not None and bool(message.string) and not message.fuzzy
+
+    untranslated = sorted(mid for mid in msgids if not translated(mid))
+    assert not untranslated, f"add Dutch for: {untranslated}"
+
+
+def test_the_english_catalog_knows_every_message(msgids: set[str]) -> None:
+    english = catalog("en")
+    missing = sorted(mid for mid in msgids if english.get(mid) is None)
+    assert not missing, f"run pybabel update; missing in en: {missing}"
+
+
+def test_placeholders_survive_translation() -> None:
+    for message in catalog("nl"):
+        if message.id and message.string and "%(" in str(message.id):
+            names = sorted(part.split(")")[0] for part in str(message.id).split("%(")[1:])
+            got = sorted(part.split(")")[0] for part in str(message.string).split("%(")[1:])
+            assert names == got, message.id
+
+
+def test_dutch_by_default_english_with_the_cookie(anonymous: Client) -> None:
+    dutch = anonymous.get("/login")
+    assert dutch.status_code == 200
+    assert '<html lang="nl">' in dutch.text
+    assert "Aanmelden" in dutch.text and "Sign in" not in dutch.text
+
+    anonymous.http.cookies.set("plein_lang", "en")
+    english = anonymous.get("/login")
+    assert '<html lang="en">' in english.text
+    assert "Sign in" in english.text and "Aanmelden" not in english.text
+
+
+def test_the_language_switch_sets_the_cookie(anonymous: Client) -> None:
+    form = anonymous.get("/register")
+    token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    switched = anonymous.http.post("/language", data={"csrf_token": token, "language": "en",
+                                                      "next": "/register"})
+    assert switched.status_code == 303 and switched.headers["location"] == "/register"
+    assert "Create account" in anonymous.get("/register").text
