@@ -25,7 +25,7 @@ from app.errors import Forbidden, HTTPError, NotFound, NotSignedIn
 from app.http.context import Ctx, authenticate, in_transaction
 from app.models import Document, User
 from app.settings import Settings
-from sync import ConnectionClosed, Permission, RoomManager
+from sync import CloseCode, ConnectionClosed, Permission, RoomManager
 
 if TYPE_CHECKING:
     from app.http.services import Services
@@ -120,8 +120,10 @@ class LiveSync:
             else:
                 changed = self.manager.set_permission(doc_id, user_id, permission)
                 if changed and permission is Permission.EDIT:
-                    # The page was rendered read-only: make the browser reconnect and reload.
-                    self.manager.revoke(doc_id, user_id)
+                    # Upgraded from read-only (the page was rendered so): make the client
+                    # reconnect.  Not FORBIDDEN: y-websocket gives up for good on 44xx codes.
+                    self.manager.revoke(doc_id, user_id, CloseCode.GOING_AWAY,
+                                        "access changed")
 
     async def serve(self, websocket: WebSocket) -> None:
         document_id = websocket.path_params["document_id"]

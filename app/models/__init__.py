@@ -1,23 +1,30 @@
 """SQLAlchemy 2.0 models, one module per area. Import from here."""
 
 from app.models.accounts import ApiToken, LoginFailure, User, WebSession
+from app.models.activity import Activity, Follow, Notification, NotificationSettings
 from app.models.base import Base, new_id, utcnow
+from app.models.discussions import Comment
 from app.models.documents import Blob, Document, DocumentVersion
 from app.models.folders import Folder, FolderMember
 from app.models.groups import Group, Invitation, Membership
 
 __all__ = [
+    "Activity",
     "ApiToken",
     "Base",
     "Blob",
+    "Comment",
     "Document",
     "DocumentVersion",
     "Folder",
     "FolderMember",
+    "Follow",
     "Group",
     "Invitation",
     "LoginFailure",
     "Membership",
+    "Notification",
+    "NotificationSettings",
     "User",
     "WebSession",
     "new_id",

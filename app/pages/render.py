@@ -53,7 +53,24 @@ def environment(language: str) -> Environment:
     )
     env.install_gettext_translations(translations(language), newstyle=True)  # type: ignore[attr-defined]
     env.globals["languages"] = LANGUAGES
+    env.filters["filesize"] = lambda size: format_size(language, size)
     return env
+
+
+def format_size(language: str, size: int | None) -> str:
+    """A byte count for people: "980 B", "1,4 MB" (Dutch decimal comma), powers of 1024."""
+    value = float(size or 0)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    if unit == "B":
+        text = str(int(value))
+    else:
+        text = f"{value:.1f}" if value < 10 else f"{value:.0f}"
+        if language == "nl":
+            text = text.replace(".", ",")
+    return f"{text}\N{NO-BREAK SPACE}{unit}"
 
 
 def choose_language(conn: HTTPConnection, default: str, user_language: str | None = None) -> str:

@@ -12,6 +12,7 @@ from app.access import Access, Action, FolderRole
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
 from app.http.uploads import ReceivedFile
 from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
+from app.services import activity
 from app.services.blobs import record_blob
 from app.settings import Settings
 
@@ -73,6 +74,7 @@ def create_file(db: Session, access: Access, settings: Settings, folder: Folder,
     db.flush()
     _make_current(db, doc, _uploaded_version(doc, received, user.id, 1))
     db.flush()
+    activity.record(db, "document.created", actor_id=user.id, document=doc)
     return doc
 
 
@@ -91,6 +93,8 @@ def add_version(db: Session, access: Access, settings: Settings, doc: Document,
     version = _make_current(db, doc, _uploaded_version(doc, received, user.id,
                                                        doc.current_version + 1))
     db.flush()
+    activity.record(db, "document.version", actor_id=user.id, document=doc,
+                    data={"version": version.number})
     return version
 
 
@@ -127,6 +131,8 @@ def restore_version(db: Session, access: Access, doc: Document, number: int) -> 
         filename=source.filename, mime=source.mime, size=source.size, sha256=source.sha256,
         created_by=user.id, restored_from=number))
     db.flush()
+    activity.record(db, "document.version", actor_id=user.id, document=doc,
+                    data={"version": version.number, "restored_from": number})
     return version
 
 
@@ -177,6 +183,7 @@ def move_document(db: Session, access: Access, doc: Document, target: Folder) ->
                                 field="folder_id")
     doc.folder_id = target.id
     doc.updated_at = utcnow()
+    activity.record(db, "document.moved", actor_id=access.require_user().id, document=doc)
 
 
 def trash_document(access: Access, doc: Document) -> None:
@@ -184,6 +191,7 @@ def trash_document(access: Access, doc: Document) -> None:
     access.require_document(Action.DOCUMENT_WRITE, doc)
     doc.trashed_at = utcnow()
     doc.trashed_by = user.id
+    activity.record(access.db, "document.trashed", actor_id=user.id, document=doc)
 
 
 def restore_document(access: Access, doc: Document) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from app.access import Access, Action, FolderRole
 from app.errors import BadRequest, Conflict, Unprocessable
 from app.models import Folder, FolderMember, Group, Membership, User, utcnow
+from app.services import activity
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,9 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
             db.add(FolderMember(folder_id=folder.id, user_id=grant.user_id, role=grant.role))
     db.flush()
     access.forget()
+    activity.record(db, "folder.access", actor_id=access.require_user().id,
+                    group_id=folder.group_id, folder_id=folder.id,
+                    data={"access": folder_access})
 
 
 def _role_of(db: Session, user_id: str, folder: Folder) -> FolderRole | None:
