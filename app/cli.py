@@ -85,8 +85,10 @@ def _store(settings: Settings) -> tuple[Any, Any]:
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     from app.services.maintenance import rotate_keys
 
-    prepared, _ = _store(_settings(args))
-    report = rotate_keys(prepared.db, prepared.key_ring, batch_size=args.batch_size)
+    settings = _settings(args)
+    prepared, _ = _store(settings)
+    report = rotate_keys(prepared.db, prepared.key_ring, batch_size=args.batch_size,
+                         notes_root=settings.data_dir / "notes")
     print(f"new active key {report.new_key_id}; rewrapped {report.rewrapped} data keys; "
           f"retired {', '.join(report.retired) or 'none'}")
     print("Running servers load the new key when they meet it; back up the key file now.")

@@ -39,6 +39,9 @@ class StarletteTransport:
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
         self._closed = False
+        # Frames that start as a sync update or step 2 from this client: enough to tell
+        # "this person edited" for the activity feed (the room decides what is applied).
+        self.update_frames = 0
 
     async def send(self, message: bytes) -> None:
         if self._closed:
@@ -65,6 +68,9 @@ class StarletteTransport:
             # The protocol is binary; a text frame is a confused or hostile client.
             await self.close(1003, "binary frames only")
             raise ConnectionClosed(1003, "binary frames only")
+        # An empty step 2 (nothing new since the server's state vector) is a handful of bytes.
+        if data[:2] == b"\x00\x02" or (data[:2] == b"\x00\x01" and len(data) > 8):
+            self.update_frames += 1
         return bytes(data)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -138,10 +144,14 @@ class LiveSync:
         await websocket.accept()
         entry = self.open.setdefault(document_id, _Open(group_id))
         entry.people[user_id] += 1
+        transport = StarletteTransport(websocket)
         try:
-            await self.manager.serve(StarletteTransport(websocket), document_id, permission,
-                                     user_id)
+            await self.manager.serve(transport, document_id, permission, user_id)
         finally:
+            if permission is Permission.EDIT and transport.update_frames and self._services:
+                with anyio.CancelScope(shield=True):
+                    await anyio.to_thread.run_sync(_record_edit, self._services, document_id,
+                                                   user_id)
             entry.people[user_id] -= 1
             if entry.people[user_id] <= 0:
                 del entry.people[user_id]
@@ -179,6 +189,16 @@ def _handshake(ctx: Ctx, document_id: str) -> tuple[Permission, str, str]:
         raise NotFound("No such document.")
     writable = ctx.access.can_document(Action.DOCUMENT_WRITE, doc)
     return (Permission.EDIT if writable else Permission.READ), user.id, doc.group_id
+
+
+def _record_edit(services: Services, document_id: str, user_id: str) -> None:
+    from app.services.notes import record_edit
+
+    try:
+        with services.db.write() as session:
+            record_edit(session, document_id, user_id)
+    except Exception:
+        log.exception("could not record the edit activity")  # the edit itself is safe
 
 
 def _decide_all(services: Services, todo: list[tuple[str, str]]

@@ -5,7 +5,7 @@ Public face (everything else is an implementation detail)::
     RoomManager(store, limits)          async context manager / start() + stop()
         .serve(transport, document_id, permission, conn_key) -> close code
         .set_permission(document_id, conn_key, permission) -> int
-        .revoke(document_id, conn_key) -> int
+        .revoke(document_id, conn_key[, code, reason]) -> int
         .close_document(document_id) -> bool
         .initialize(document_id, updates) -> bool
         .snapshot_state(document_id) -> bytes
@@ -36,7 +36,13 @@ from sync.manager import RoomManager
 from sync.memory import MemoryTransport, memory_transport_pair
 from sync.permission import Permission
 from sync.render import render_html, render_markdown, render_text
-from sync.store import DocumentHandle, DocumentStore, FileDocumentStore, validate_document_id
+from sync.store import (
+    DocumentHandle,
+    DocumentStore,
+    FileDocumentStore,
+    rewrap_manifests,
+    validate_document_id,
+)
 from sync.transport import CloseCode, Transport
 
 __all__ = [
@@ -62,6 +68,7 @@ __all__ = [
     "render_markdown",
     "render_text",
     "restore_update",
+    "rewrap_manifests",
     "text_to_update",
     "validate_document_id",
 ]

@@ -352,3 +352,39 @@ class FileDocumentHandle:
         self._log.close()
         self._records = []
         self._snapshot_state = None
+
+
+def rewrap_manifests(root: Path, ring: KeyRing) -> tuple[int, set[str]]:
+    """Rewrap the data keys named in every document manifest under the active KEK (key
+    rotation); log and snapshot bytes stay untouched. Returns how many manifests changed and
+    the KEK ids still referenced afterwards (a manifest that an open room rewrites meanwhile
+    may still name an old key: retired keys keep unwrapping, so nothing becomes unreadable).
+    """
+    changed = 0
+    in_use: set[str] = set()
+    docs = Path(root) / "docs"
+    if not docs.is_dir():
+        return 0, in_use
+    for directory in sorted(p for p in docs.iterdir() if p.is_dir()):
+        path = directory / _MANIFEST
+        if not path.is_file():
+            continue
+        manifest = _Manifest.from_bytes(path.read_bytes(), directory.name)
+
+        def fresh(ref: _Ref) -> _Ref:
+            if ref.wrapped_key.kek_id == ring.active_id:
+                return ref
+            return _Ref(ref.id, ring.rewrap(ref.wrapped_key, ref.id))
+
+        updated = _Manifest(
+            manifest.document_id,
+            None if manifest.snapshot is None else fresh(manifest.snapshot),
+            fresh(manifest.log),
+        )
+        if updated != manifest:
+            durable_write_bytes(path, [updated.to_bytes()])
+            changed += 1
+        for ref in (updated.snapshot, updated.log):
+            if ref is not None:
+                in_use.add(ref.wrapped_key.kek_id)
+    return changed, in_use

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -16,6 +17,7 @@ from app.models import Blob, Document, DocumentVersion, Folder, utcnow
 from app.services.documents import drop_version, purge
 from app.settings import Settings
 from storage import KeyRing, LocalBlobStore, WrappedKey, collect_orphans, rewrap_all, verify_blob
+from sync import rewrap_manifests
 
 log = logging.getLogger("plein.maintenance")
 
@@ -139,7 +141,8 @@ class RotationReport:
     retired: list[str] = field(default_factory=list)
 
 
-def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000) -> RotationReport:
+def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000,
+                notes_root: Path | None = None) -> RotationReport:
     """Make a new KEK active and rewrap every data key under it, one batch per transaction.
     Blob files are not touched; an interrupted rotation is finished by running it again.
     Old KEKs that no row uses any more are retired (kept in the file, never used to wrap)."""
@@ -159,6 +162,11 @@ def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000) -> Rotation
     report = RotationReport(new_key_id=new_id, rewrapped=rewrapped)
     with db.read() as session:
         in_use = set(session.scalars(select(Blob.kek_id).distinct()))
+    if notes_root is not None:
+        # Notes keep their log and snapshot keys in per-document manifests.
+        manifests, note_keys = rewrap_manifests(notes_root, ring)
+        report.rewrapped += manifests
+        in_use |= note_keys
     for kek_id in ring.key_ids():
         if kek_id != ring.active_id and kek_id not in in_use and not ring.is_retired(kek_id):
             ring.retire(kek_id)

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.access import Access, Action
 from app.errors import BadRequest, Conflict, NotFound
 from app.models import Blob, Document, DocumentVersion, Folder, new_id, utcnow
+from app.services import activity
 from app.services.blobs import open_blob, record_blob
 from storage import BlobInfo, LocalBlobStore
 from sync import (
@@ -55,6 +56,7 @@ def create_note(db: Session, access: Access, manager: RoomManager, folder: Folde
         anyio.from_thread.run(manager.initialize, doc.id, [update])
     db.add(doc)
     db.flush()
+    activity.record(db, "document.created", actor_id=user.id, document=doc)
     return doc
 
 
@@ -100,7 +102,11 @@ def named_snapshot(db: Session, access: Access, manager: RoomManager, store: Loc
     if doc.kind != "note":
         raise BadRequest("Upload a file as multipart/form-data to make a new file version.",
                          code="not_a_note")
-    return snapshot(db, store, doc, current_state(manager, doc), user_id=user.id, label=label)
+    version = snapshot(db, store, doc, current_state(manager, doc), user_id=user.id,
+                       label=label)
+    activity.record(db, "document.version", actor_id=user.id, document=doc,
+                    data={"version": version.number, "label": label})
+    return version
 
 
 def version_state(db: Session, store: LocalBlobStore, version: DocumentVersion) -> bytes:
@@ -119,8 +125,18 @@ def restore(db: Session, access: Access, manager: RoomManager, store: LocalBlobS
     old = version_state(db, store, source)
     update = restore_update(current_state(manager, doc), old)
     anyio.from_thread.run(manager.apply_update, doc.id, update)
-    return snapshot(db, store, doc, current_state(manager, doc), user_id=user.id, label=None,
-                    restored_from=number)
+    version = snapshot(db, store, doc, current_state(manager, doc), user_id=user.id,
+                       label=None, restored_from=number)
+    activity.record(db, "document.version", actor_id=user.id, document=doc,
+                    data={"version": version.number, "restored_from": number})
+    return version
+
+
+def record_edit(db: Session, doc_id: str, user_id: str) -> None:
+    """A person edited a note live (coalesced to one activity per person per hour)."""
+    doc = db.get(Document, doc_id)
+    if doc is not None and doc.trashed_at is None:
+        activity.record(db, "document.edited", actor_id=user_id, document=doc)
 
 
 def _version(db: Session, doc: Document, number: int) -> DocumentVersion:
