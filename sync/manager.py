@@ -237,14 +237,17 @@ class RoomManager:
         return conn.close_code if conn.close_code is not None else CloseCode.NORMAL
 
     def set_permission(self, document_id: str, conn_key: str, permission: Permission) -> int:
-        """Change the permission of every open connection with ``conn_key``; return how many."""
+        """Set the permission of every open connection with ``conn_key``; return how many
+        had another one before (0: nothing changed)."""
         room = self.room(document_id)
         return 0 if room is None else room.set_permission(conn_key, permission)
 
-    def revoke(self, document_id: str, conn_key: str) -> int:
-        """Close every connection with ``conn_key`` at once (FORBIDDEN); return how many."""
+    def revoke(self, document_id: str, conn_key: str, code: int = CloseCode.FORBIDDEN,
+               reason: str = "access revoked") -> int:
+        """Close every connection with ``conn_key`` at once (FORBIDDEN unless another
+        ``code`` is given); return how many."""
         room = self.room(document_id)
-        return 0 if room is None else room.revoke(conn_key)
+        return 0 if room is None else room.revoke(conn_key, code, reason)
 
     async def close_document(self, document_id: str, reason: str = "document closed") -> bool:
         """Close every connection (DOCUMENT_CLOSED) and unload the room; False if not loaded."""

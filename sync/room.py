@@ -182,26 +182,35 @@ class Room:
             del self._conns[conn]
             removed = self.awareness.drop(conn)
             if removed:
-                self._broadcast(encode(AwarenessUpdate(tuple(removed))), exclude=None)
+                self._broadcast(AwarenessUpdate(tuple(removed)), exclude=None)
         if not self._conns:
             self.request_compaction()
 
     def set_permission(self, key: str, permission: Permission) -> int:
-        matched = [c for c in self._conns if c.key == key]
-        for c in matched:
+        """Give ``key``'s connections ``permission``; return how many *changed*."""
+        changed = [c for c in self._conns if c.key == key and c.permission is not permission]
+        for c in changed:
             c.permission = permission
-        return len(matched)
+        return len(changed)
 
-    def revoke(self, key: str) -> int:
+    def revoke(self, key: str, code: int = CloseCode.FORBIDDEN, reason: str = "access revoked"
+               ) -> int:
         matched = [c for c in self._conns if c.key == key]
         for c in matched:
-            c.abort(CloseCode.FORBIDDEN, "access revoked")
+            c.abort(code, reason)
         return len(matched)
 
-    def _broadcast(self, frame: bytes, *, exclude: Connection | None) -> None:
+    def _broadcast(self, message: SyncUpdate | AwarenessUpdate, *,
+                   exclude: Connection | None) -> None:
+        """Queue ``message`` (encoded once) on every connection but ``exclude``."""
+        frame = encode(message)
+        if isinstance(message, SyncUpdate):
+            update, entries = message.update, None
+        else:
+            update, entries = None, message.entries
         for c in list(self._conns):
             if c is not exclude:
-                c.send(frame)
+                c.send(frame, update=update, awareness=entries)
 
     # -- incoming -------------------------------------------------------------------------
 
@@ -248,7 +257,7 @@ class Room:
             case AwarenessUpdate(entries=entries):
                 accepted = self.awareness.apply(conn, entries)
                 if accepted:
-                    self._broadcast(encode(AwarenessUpdate(tuple(accepted))), exclude=conn)
+                    self._broadcast(AwarenessUpdate(tuple(accepted)), exclude=conn)
             case QueryAwareness():
                 conn.send(encode(AwarenessUpdate(tuple(self.awareness.snapshot()))))
             case PermissionDenied():
@@ -358,7 +367,7 @@ class Room:
                 _reraise_fatal(exc)
                 self._fail(exc, batch)
                 return
-            self._broadcast(encode(SyncUpdate(item.update)), exclude=item.origin)
+            self._broadcast(SyncUpdate(item.update), exclude=item.origin)
             item.done.set()
 
     def _fail(self, exc: BaseException, batch: list[_Pending]) -> None:

@@ -27,8 +27,10 @@ class Transport(Protocol):
 
 
 class CloseCode(IntEnum):
-    """Close codes the server uses (the y-websocket client reconnects after any of them;
-    the app refuses the reconnect at the handshake when access is gone)."""
+    """Close codes the server uses.  The y-websocket client (3.x) reconnects after any of
+    them except 4400-4499, which it takes as final: FORBIDDEN and DOCUMENT_CLOSED are
+    meant to be, a slow reader is not (4500-4599 = "try again later").  The app also refuses
+    a reconnect at the handshake when access is gone."""
 
     NORMAL = 1000
     GOING_AWAY = 1001  # server shutting down / room unloaded
@@ -36,5 +38,5 @@ class CloseCode(IntEnum):
     TOO_BIG = 1009  # frame over SyncLimits.max_message_bytes or document over its cap
     INTERNAL_ERROR = 1011  # durable write failed: nothing from this socket was acknowledged
     FORBIDDEN = 4403  # access revoked
-    SLOW_CONSUMER = 4408  # outbound queue full
+    SLOW_CONSUMER = 4508  # outbound queue full: the client may reconnect and resync
     DOCUMENT_CLOSED = 4410  # the app closed the document (deleted, moved, access changed)

@@ -6,7 +6,8 @@ from starlette.routing import BaseRoute
 
 
 def page_routes() -> list[BaseRoute]:
-    from app.pages import account, folders, groups, home, profile
+    from app.pages import account, documents, folders, groups, home, notes, profile, uploads
 
+    # Uploads and notes first: their paths would otherwise match broader document routes.
     return [*home.routes(), *account.routes(), *groups.routes(), *folders.routes(),
-            *profile.routes()]
+            *uploads.routes(), *notes.routes(), *documents.routes(), *profile.routes()]

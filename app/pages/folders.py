@@ -1,5 +1,5 @@
-"""Folder pages: the folder browser (sub-folders, documents placeholder, create, rename, trash,
-access settings) and the group's trash."""
+"""Folder pages: the folder browser (sub-folders, documents, new note, upload, create, rename,
+trash, access settings) and the group's trash (folders and documents)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from app.models import Folder, Group
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
-from app.services import folders, groups
+from app.services import documents, folders, groups
 from app.services.folders import FolderGrant
 
 
@@ -35,6 +35,8 @@ def folder_page_result(p: PageCtx, folder: Folder, *, error: FormError | None = 
         "my_role": role.name.lower() if role else None,
         "can_write": role is not None and role >= FolderRole.EDIT,
         "can_manage": can_manage,
+        "documents": document_rows(p, folder),
+        "max_upload": p.settings.max_upload_bytes,
         "access_members": [],
         "grants": {},
         "values": values or {},
@@ -49,6 +51,16 @@ def folder_page_result(p: PageCtx, folder: Folder, *, error: FormError | None = 
         ]
         context["grants"] = {m.user_id: m.role for m, _user in folders.folder_members(p.db, folder)}
     return Page("folder.html", context, status=error.status if error else 200)
+
+
+def document_rows(p: PageCtx, folder: Folder) -> list[dict[str, Any]]:
+    from app.pages.documents import kind_of
+
+    rows = []
+    for doc in documents.folder_documents(p.db, p.access, folder):
+        icon, label = kind_of(doc)
+        rows.append({"doc": doc, "icon": icon, "type_label": label})
+    return rows
 
 
 def folder_page(p: PageCtx, fid: str) -> PageResult:
@@ -111,10 +123,15 @@ def set_access(p: PageCtx, fid: str) -> PageResult:
 
 
 def trash_page_result(p: PageCtx, group: Group, error: FormError | None = None) -> Page:
+    from app.pages.documents import kind_of
+
     items = folders.trash_items(p.db, p.access, group)
+    trashed = documents.trashed_documents(p.db, p.access, group)
     return Page("trash.html", {
         "group": group,
         "items": [(item, p.access.can_folder(Action.TRASH_PURGE, item)) for item in items],
+        "documents": [(doc, kind_of(doc), p.access.can_document(Action.TRASH_PURGE, doc))
+                      for doc in trashed],
         "error": error.message if error else None,
     }, status=error.status if error else 200)
 

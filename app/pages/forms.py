@@ -37,6 +37,9 @@ FIELD_LABELS = {
     "organisation": N_("Organisation"),
     "language": N_("Language"),
     "members": N_("People with access"),
+    "title": N_("Title"),
+    "label": N_("Label"),
+    "file": N_("File"),
 }
 
 # What went wrong, by pydantic error type; anything else falls back to "is not valid".
@@ -86,6 +89,20 @@ SERVICE_MESSAGES = (
     N_("A person is listed twice."),
     N_("Only members of the group can be given access."),
     N_("A folder cannot be wider than the folder it is in."),
+    N_("No such document."),
+    N_("No such version."),
+    N_("This is already the current version."),
+    N_("The current version cannot be deleted; restore another one first."),
+    N_("This document is not in the trash."),
+    N_("Pick two different versions."),
+    N_("Only files take uploaded versions."),
+    N_("Documents move within their group only."),
+    N_("The upload has no part named 'file'."),
+    N_("The upload was interrupted."),
+    N_("Too many parts in the upload."),
+    N_("A form field is too large."),
+    N_("Upload the file as multipart/form-data with a part 'file'."),
+    N_("The multipart body has no boundary."),
 )
 
 

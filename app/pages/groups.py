@@ -12,7 +12,7 @@ from app.models import Group
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.groups import GroupCreate, GroupUpdate, MemberAdd, MemberUpdate
-from app.services import groups
+from app.services import documents, groups
 
 
 def new_group(p: PageCtx) -> PageResult:
@@ -54,7 +54,11 @@ def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = Non
         "values": values or {},
         "error": error.message if error else None,
         "field": error.field if error else None,
+        "usage": None,
+        "quota": p.settings.group_quota_bytes,
     }
+    if role is not None:
+        context["usage"] = documents.group_usage(p.db, group.id)
     # Closed or not, the member list is for members (and site admins, who manage membership).
     if access.can_group(Action.GROUP_VIEW_MEMBERS, group):
         rows = groups.members(p.db, group)

@@ -7,6 +7,7 @@ import hashlib
 from pathlib import Path
 
 from pycrdt import Doc, Text
+
 from storage import KeyRing
 from sync import FileDocumentStore, rewrap_manifests
 

@@ -148,7 +148,10 @@ async def test_permission_downgrade_and_revoke(manager: RoomManager) -> None:
         await bob.connect(tg, manager)
         await bob.type("bob writes")
         await wait_for(lambda: str(alice.text) == "bob writes")
+        # Only a real change counts (the app re-checks everyone after any access change).
+        assert manager.set_permission("doc", "bob", Permission.EDIT) == 0
         assert manager.set_permission("doc", "bob", Permission.READ) == 1
+        assert manager.set_permission("doc", "bob", Permission.READ) == 0
         await bob.type(" more")
         await wait_for(lambda: len(bob.denied) == 1)
         assert manager.revoke("doc", "bob") == 1
