@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import search_outbox
 from app.db import Database
 from app.errors import ConfigurationError
 from app.settings import Settings
@@ -75,4 +76,5 @@ def prepare(settings: Settings) -> Prepared:
     secret = load_or_create_secret(settings.resolved_secret_file)
     db = Database(settings.resolved_database_url)
     db.migrate()
+    search_outbox.install(db.write_sessions)
     return Prepared(db=db, key_ring=key_ring, secret=secret)

@@ -7,6 +7,7 @@ from app.models.discussions import Comment
 from app.models.documents import Blob, Document, DocumentVersion
 from app.models.folders import Folder, FolderMember
 from app.models.groups import Group, Invitation, Membership
+from app.models.search import IndexTask
 
 __all__ = [
     "Activity",
@@ -20,6 +21,7 @@ __all__ = [
     "FolderMember",
     "Follow",
     "Group",
+    "IndexTask",
     "Invitation",
     "LoginFailure",
     "Membership",

@@ -1,0 +1,45 @@
+"""Queue search-index refreshes in the same transaction as the change that needs them.
+
+A session hook, so no service can forget it: any new, changed or deleted document, new
+version or changed comment upserts an :class:`IndexTask` for its document inside the same
+flush. Access is *not* indexed (search filters by the folders a person may read at query time),
+so folder moves, trash and access changes need no task.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.models import Comment, Document, DocumentVersion, IndexTask, new_id, utcnow
+
+
+def install(factory: sessionmaker[Session]) -> None:
+    event.listen(factory, "before_flush", _enqueue)
+
+
+def _enqueue(session: Session, _context: Any, _instances: Any) -> None:
+    ids: set[str] = set()
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        if isinstance(obj, Document):
+            if obj.id is None:
+                obj.id = new_id()  # the column default would run only at INSERT, too late
+            ids.add(obj.id)
+        elif isinstance(obj, DocumentVersion | Comment):
+            ids.add(obj.document_id)
+    if ids:
+        enqueue(session, ids)
+
+
+def enqueue(session: Session, document_ids: set[str]) -> None:
+    now = utcnow()
+    with session.no_autoflush:
+        for document_id in document_ids:
+            task = session.get(IndexTask, document_id)
+            if task is None:
+                session.add(IndexTask(document_id=document_id, queued_at=now, not_before=now,
+                                      attempts=0))
+            elif task not in session.deleted:
+                task.queued_at, task.not_before, task.attempts = now, now, 0
