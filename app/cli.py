@@ -122,6 +122,48 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_deps(settings: Settings) -> Any:
+    from app.services import search
+    from indexer import SearchIndex
+
+    prepared, store = _store(settings)
+
+    def note_state(document_id: str) -> bytes | None:
+        # Outside the server the live room is not ours: read the note's latest saved
+        # version (automatic versions follow edits within minutes).
+        return search.latest_note_version(prepared.db, store, document_id)
+
+    return search.WorkerDeps(db=prepared.db, settings=settings, store=store,
+                             index=SearchIndex(settings.data_dir / "index", prepared.key_ring),
+                             note_state=note_state)
+
+
+def cmd_indexer(args: argparse.Namespace) -> int:
+    """The indexing worker as its own process (set PLEIN_INDEXER=external on the servers)."""
+    import time
+
+    from app.services import search
+
+    settings = _settings(args)
+    deps = _worker_deps(settings)
+    print("indexer running; Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            if not search.run_once(deps):
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    from app.services import search
+
+    deps = _worker_deps(_settings(args))
+    count = search.reindex(deps)
+    print(f"reindexed {count} documents")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plein", description="Plein collaboration space")
     parser.add_argument("--data-dir", help="data directory (PLEIN_DATA_DIR)")
@@ -161,6 +203,14 @@ def build_parser() -> argparse.ArgumentParser:
     tidy = sub.add_parser("maintenance", help="purge old trash, thin versions, remove orphans")
     tidy.add_argument("--data-dir", dest="data_dir_sub", default=None)
     tidy.set_defaults(func=cmd_maintenance)
+
+    worker = sub.add_parser("indexer", help="run the indexing worker as its own process")
+    worker.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    worker.set_defaults(func=cmd_indexer)
+
+    rebuild = sub.add_parser("reindex", help="rebuild the search index (searches keep working)")
+    rebuild.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    rebuild.set_defaults(func=cmd_reindex)
     return parser
 
 

@@ -25,6 +25,7 @@ from app.http.services import Services
 from app.live import LiveSync
 from app.services.passwords import Passwords
 from app.settings import Settings
+from indexer import SearchIndex
 from storage import LocalBlobStore
 from sync import FileDocumentStore, RoomManager
 
@@ -44,7 +45,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
                         secret=prepared.secret, key_ring=prepared.key_ring,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
-                        live=live)
+                        live=live,
+                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring))
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)
     access_changes.subscribe(live.on_access_change)
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             tasks.start_soon(_maintenance_loop, services)
             tasks.start_soon(_mail_loop, services)
             tasks.start_soon(_note_snapshot_loop, services)
+            if settings.indexer == "inprocess":
+                tasks.start_soon(_index_loop, services)
             try:
                 yield
             finally:
@@ -132,6 +136,26 @@ async def _note_snapshot_loop(services: Services) -> None:
             await snapshots.round(services)
         except Exception:
             log.exception("automatic note versions failed this round")
+
+
+async def _index_loop(services: Services) -> None:
+    """The one index writer of this installation (unless ``PLEIN_INDEXER=external``)."""
+    from app.services import search
+
+    def note_state(document_id: str) -> bytes | None:
+        return anyio.from_thread.run(services.live.manager.snapshot_state, document_id)
+
+    deps = search.WorkerDeps(db=services.db, settings=services.settings,
+                             store=services.blob_store, index=services.search_index,
+                             note_state=note_state)
+    while True:
+        try:
+            handled = await anyio.to_thread.run_sync(search.run_once, deps)
+        except Exception:
+            log.exception("indexing round failed")
+            handled = 0
+        if not handled:
+            await anyio.sleep(0.5)
 
 
 def _extra_paths() -> dict[str, object]:

@@ -129,6 +129,17 @@ class Settings:
     note_snapshot_pause_seconds: int = field(
         default=60, metadata={"doc": "Quiet time after which an automatic note version is taken."}
     )
+    indexer: str = field(
+        default="inprocess",
+        metadata={
+            "doc": "inprocess: the server runs the indexing worker; external: run "
+            "`plein indexer` as its own process (one writer either way)."
+        },
+    )
+    index_max_file_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={"doc": "Files larger than this are found by name and metadata only."},
+    )
     log_level: str = field(
         default="info", metadata={"doc": "Log level: debug, info, warning, error."}
     )
@@ -204,6 +215,8 @@ class Settings:
         return settings
 
     def validate(self) -> None:
+        if self.indexer not in ("inprocess", "external"):
+            raise ConfigurationError("PLEIN_INDEXER must be inprocess or external")
         if self.default_language not in ("nl", "en"):
             raise ConfigurationError("PLEIN_DEFAULT_LANGUAGE must be nl or en")
         if self.argon2_memory_kib < 19 * 1024 or self.argon2_time_cost < 2:

@@ -11,6 +11,7 @@ from app.settings import Settings
 
 if TYPE_CHECKING:
     from app.live import LiveSync
+from indexer import SearchIndex
 from storage import KeyRing, LocalBlobStore
 
 
@@ -23,3 +24,4 @@ class Services:
     key_ring: KeyRing
     blob_store: LocalBlobStore
     live: LiveSync
+    search_index: SearchIndex

@@ -12,4 +12,5 @@ from app.routes.api import (  # noqa: E402,F401 - registers routes
     folders,
     groups,
     notes,
+    search,
 )

@@ -1,0 +1,199 @@
+"""Search in the application: the indexing worker that drains the outbox into the index, and
+the access-filtered query.
+
+One worker writes (whoosh has one writer): in-process by default, or ``plein indexer`` as a
+separate process (``PLEIN_INDEXER=external``). The worker reads each document's *current* state
+when its task runs, so retries are idempotent and several changes collapse into one. Access is
+never copied into the index: queries carry the folders the person may read right now.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.access import Access
+from app.db import Database
+from app.models import Blob, Comment, Document, DocumentVersion, IndexTask, utcnow
+from app.search_outbox import enqueue
+from app.services.blobs import open_blob
+from app.settings import Settings
+from indexer import (
+    ExtractionStatus,
+    IndexDocument,
+    SearchFilters,
+    SearchIndex,
+    SearchResults,
+    extract_text,
+)
+from storage import LocalBlobStore
+from sync import render_text
+
+log = logging.getLogger("plein.search")
+NoteState = Callable[[str], bytes | None]
+MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
+
+
+@dataclass
+class WorkerDeps:
+    db: Database
+    settings: Settings
+    store: LocalBlobStore
+    index: SearchIndex
+    note_state: NoteState
+
+
+def _file_pages(deps: WorkerDeps, session: Session, doc: Document) -> tuple[list[str], str]:
+    version = session.scalar(select(DocumentVersion).where(
+        DocumentVersion.document_id == doc.id, DocumentVersion.number == doc.current_version))
+    if version is None:
+        return [], ""
+    if version.size > deps.settings.index_max_file_bytes:
+        return [], version.filename  # too large to extract: findable by its metadata
+    blob = session.get_one(Blob, version.blob_id)
+    with open_blob(deps.store, blob) as reader:
+        data = b"".join(reader.iter_chunks())
+    result = extract_text(data, filename=version.filename)
+    if result.status is not ExtractionStatus.OK:
+        log.info("document %s indexed by metadata only: %s", doc.id, result.reason)
+        return [], version.filename
+    return list(result.pages), version.filename
+
+
+def build_document(deps: WorkerDeps, session: Session, doc: Document) -> IndexDocument:
+    comments = list(session.scalars(select(Comment.body).where(
+        Comment.document_id == doc.id, Comment.deleted_at.is_(None))))
+    filename = ""
+    if doc.kind == "note":
+        state = deps.note_state(doc.id)
+        pages = [render_text(state)] if state else []
+    else:
+        pages, filename = _file_pages(deps, session, doc)
+    return IndexDocument(document_id=doc.id, folder_id=doc.folder_id, group_id=doc.group_id,
+                         title=doc.title, kind=doc.kind, modified=doc.updated_at,
+                         created=doc.created_at, pages=pages, comments=comments,
+                         filename=filename, author=doc.created_by or "", mime=doc.mime)
+
+
+def latest_note_version(db: Database, store: LocalBlobStore, document_id: str) -> bytes | None:
+    """A note's newest saved version (for an indexer that does not own the live rooms)."""
+    with db.read() as session:
+        version = session.scalar(select(DocumentVersion)
+                                 .where(DocumentVersion.document_id == document_id)
+                                 .order_by(DocumentVersion.number.desc()).limit(1))
+        if version is None:
+            return None
+        blob = session.get_one(Blob, version.blob_id)
+        with open_blob(store, blob) as reader:
+            return b"".join(reader.iter_chunks())
+
+
+def run_once(deps: WorkerDeps, batch: int = 50) -> int:
+    """Index up to ``batch`` due tasks; returns how many were handled."""
+    now = utcnow()
+    with deps.db.read() as session:
+        tasks = [(t.document_id, t.queued_at, t.attempts) for t in session.scalars(
+            select(IndexTask).where(IndexTask.not_before <= now)
+            .order_by(IndexTask.queued_at).limit(batch))]
+    if not tasks:
+        return 0
+    done: list[tuple[str, datetime]] = []
+    failed: list[tuple[str, int, str]] = []
+    writer = deps.index.writer()
+    for document_id, queued_at, attempts in tasks:
+        try:
+            with deps.db.read() as session:
+                doc = session.get(Document, document_id)
+                if doc is None or doc.trashed_at is not None:
+                    writer.delete(document_id)
+                else:
+                    writer.add_or_update(build_document(deps, session, doc))
+            done.append((document_id, queued_at))
+        except Exception as exc:  # one bad document must not stop the others
+            log.exception("indexing %s failed", document_id)
+            failed.append((document_id, attempts, type(exc).__name__))
+    writer.commit()
+    with deps.db.write() as session:
+        for document_id, queued_at in done:
+            task = session.get(IndexTask, document_id)
+            # Re-queued while we worked (a newer change): keep it for the next round.
+            if task is not None and task.queued_at <= queued_at:
+                session.delete(task)
+        for document_id, attempts, error in failed:
+            task = session.get(IndexTask, document_id)
+            if task is not None:
+                task.attempts = attempts + 1
+                task.not_before = utcnow() + min(timedelta(seconds=2 ** min(attempts, 12)),
+                                                 MAX_ATTEMPTS_BACKOFF)
+                task.last_error = error
+    return len(tasks)
+
+
+def pending(db: Database) -> int:
+    with db.read() as session:
+        return len(session.scalars(select(IndexTask.document_id)).all())
+
+
+def all_documents(deps: WorkerDeps) -> Iterator[IndexDocument]:
+    with deps.db.read() as session:
+        ids = list(session.scalars(select(Document.id).where(Document.trashed_at.is_(None))))
+    for document_id in ids:
+        with deps.db.read() as session:
+            doc = session.get(Document, document_id)
+            if doc is not None and doc.trashed_at is None:
+                yield build_document(deps, session, doc)
+
+
+def reindex(deps: WorkerDeps) -> int:
+    """Rebuild into a new generation while searches keep answering from the old one; then
+    re-queue what changed meanwhile (the worker wrote those to the old generation)."""
+    started = utcnow()
+    count = deps.index.rebuild(all_documents(deps))
+    with deps.db.write() as session:
+        changed = set(session.scalars(select(Document.id).where(Document.updated_at >= started)))
+        changed |= set(session.scalars(select(Comment.document_id)
+                                       .where(Comment.created_at >= started)))
+        if changed:
+            enqueue(session, changed)
+    return count
+
+
+# -- querying -------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SearchRequest:
+    q: str
+    group: str | None = None
+    folder: str | None = None
+    kind: str | None = None
+    author: str | None = None
+    sort: str = "relevance"
+    limit: int = 20
+    offset: int = 0
+
+
+def search(index: SearchIndex, access: Access, request: SearchRequest) -> SearchResults:
+    """Only what the caller may read now: the folder set is computed here, at query time, and
+    applied by the index inside the query (before counts, snippets and suggestions)."""
+    access.require_user()
+    readable = access.readable_folder_ids_all()
+    filters = SearchFilters(
+        group_ids={request.group} if request.group else None,
+        folder_ids={request.folder} if request.folder else None,
+        kinds={request.kind} if request.kind else None,
+        authors={request.author} if request.author else None,
+    )
+    page = request.offset // request.limit + 1
+    sort: Sort = "newest" if request.sort in ("date", "newest") else (
+        "oldest" if request.sort == "oldest" else "relevance")
+    return index.search(request.q, readable_folder_ids=readable, filters=filters, sort=sort,
+                        page=page, page_size=request.limit)
+
+
+Sort = Literal["relevance", "newest", "oldest"]
