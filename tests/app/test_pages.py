@@ -119,8 +119,7 @@ def test_each_page_renders_for_its_people(server: LiveServer,
     folder_page = alice.get(f"/folders/{root}")
     assert folder_page.status_code == 200
     assert "Notulen" in folder_page.text
-    assert ("Documenten komen hier zodra het uploaden van bestanden en notities beschikbaar is."
-            in text_of(folder_page))
+    assert "Hier staan nog geen documenten." in text_of(folder_page)
     assert 'id="access"' in folder_page.text
 
     for path in ("/", "/groups/new", f"/groups/{group_id}/trash", "/profile"):

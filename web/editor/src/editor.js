@@ -157,6 +157,18 @@ export function mountEditor (root) {
     }
   })
 
+  // The server-rendered copy stays until the live document has arrived; then the editor
+  // takes its place (and the toolbar appears), so a page without a connection still reads.
+  const toolbar = root.querySelector('[data-editor-toolbar]')
+  if (toolbar && !readOnly) toolbar.hidden = false
+  provider.on('sync', (synced) => {
+    if (!synced) return
+    const surface = root.querySelector('[data-editor-surface]')
+    const fallback = root.querySelector('[data-note-fallback]')
+    if (surface) surface.hidden = false
+    if (fallback) fallback.hidden = true
+    root.dataset.synced = 'true'
+  })
   provider.on('status', ({ status }) => showState(root, status))
   window.addEventListener('online', () => showState(root, provider.wsconnected ? 'connected' : 'connecting'))
   window.addEventListener('offline', () => showState(root, 'disconnected'))
