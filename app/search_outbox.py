@@ -1,9 +1,10 @@
 """Queue search-index refreshes in the same transaction as the change that needs them.
 
-A session hook, so no service can forget it: any new, changed or deleted document, new
-version or changed comment upserts an :class:`IndexTask` for its document inside the same
-flush. Access is *not* indexed (search filters by the folders a person may read at query time),
-so folder moves, trash and access changes need no task.
+A session hook, so no service can forget it: any new, changed or deleted document (including
+its own trash, restore and move), new version or changed comment upserts an :class:`IndexTask`
+for its document inside the same flush. Access is *not* indexed (search filters by the folders a
+person may read at query time), so folder moves, folder trash and access changes need no task.
+Live note edits change no row: the live-sync glue queues a task when an editor's socket closes.
 """
 
 from __future__ import annotations

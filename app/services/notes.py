@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from app.access import Access, Action
 from app.errors import BadRequest, Conflict, NotFound
 from app.models import Blob, Document, DocumentVersion, Folder, new_id, utcnow
+from app.search_outbox import enqueue
 from app.services import activity
 from app.services.blobs import open_blob, record_blob
 from storage import BlobInfo, LocalBlobStore
@@ -137,6 +138,9 @@ def record_edit(db: Session, doc_id: str, user_id: str) -> None:
     doc = db.get(Document, doc_id)
     if doc is not None and doc.trashed_at is None:
         activity.record(db, "document.edited", actor_id=user_id, document=doc)
+        # Live edits change no row, so the search index learns of them here (and at the
+        # next automatic version, which does change the document row).
+        enqueue(db, {doc.id})
 
 
 def _version(db: Session, doc: Document, number: int) -> DocumentVersion:

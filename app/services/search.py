@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.access import Access
@@ -38,6 +38,7 @@ from sync import render_text
 log = logging.getLogger("plein.search")
 NoteState = Callable[[str], bytes | None]
 MAX_ATTEMPTS_BACKOFF = timedelta(hours=1)
+MAX_PAGE_SIZE = 100  # the index answers at most this many hits per query
 
 
 @dataclass
@@ -140,25 +141,37 @@ def pending(db: Database) -> int:
         return len(session.scalars(select(IndexTask.document_id)).all())
 
 
-def all_documents(deps: WorkerDeps) -> Iterator[IndexDocument]:
+def all_documents(deps: WorkerDeps, yielded: set[str] | None = None
+                  ) -> Iterator[IndexDocument]:
+    """Every live document, each read when its turn comes; ``yielded`` collects their ids."""
     with deps.db.read() as session:
         ids = list(session.scalars(select(Document.id).where(Document.trashed_at.is_(None))))
     for document_id in ids:
         with deps.db.read() as session:
             doc = session.get(Document, document_id)
             if doc is not None and doc.trashed_at is None:
+                if yielded is not None:
+                    yielded.add(document_id)
                 yield build_document(deps, session, doc)
 
 
 def reindex(deps: WorkerDeps) -> int:
     """Rebuild into a new generation while searches keep answering from the old one; then
-    re-queue what changed meanwhile (the worker wrote those to the old generation)."""
+    re-queue what changed meanwhile (the worker wrote those to the old generation).
+
+    "Changed" is decided by comparing, not only by timestamps: trash, restore and purge touch
+    no ``updated_at``, so a document trashed during the rebuild would otherwise live on in the
+    new generation after its task was done (found again by everyone who reads its folder)."""
     started = utcnow()
-    count = deps.index.rebuild(all_documents(deps))
+    indexed: set[str] = set()
+    count = deps.index.rebuild(all_documents(deps, indexed))
     with deps.db.write() as session:
-        changed = set(session.scalars(select(Document.id).where(Document.updated_at >= started)))
-        changed |= set(session.scalars(select(Comment.document_id)
-                                       .where(Comment.created_at >= started)))
+        live = set(session.scalars(select(Document.id).where(Document.trashed_at.is_(None))))
+        changed = live ^ indexed  # created, trashed, restored or purged meanwhile
+        changed |= set(session.scalars(select(Document.id).where(Document.updated_at >= started)))
+        changed |= set(session.scalars(select(Comment.document_id).where(or_(
+            Comment.created_at >= started, Comment.edited_at >= started,
+            Comment.deleted_at >= started))))
         if changed:
             enqueue(session, changed)
     return count
@@ -189,11 +202,43 @@ def search(index: SearchIndex, access: Access, request: SearchRequest) -> Search
         kinds={request.kind} if request.kind else None,
         authors={request.author} if request.author else None,
     )
-    page = request.offset // request.limit + 1
     sort: Sort = "newest" if request.sort in ("date", "newest") else (
         "oldest" if request.sort == "oldest" else "relevance")
-    return index.search(request.q, readable_folder_ids=readable, filters=filters, sort=sort,
-                        page=page, page_size=request.limit)
+    my_groups = [gid for gid in access.memberships() if access.group_role(gid)]
+    hidden = stale_in_index(access.db, readable, my_groups)
+    if not hidden:
+        return index.search(request.q, readable_folder_ids=readable, filters=filters, sort=sort,
+                            page=request.offset // request.limit + 1, page_size=request.limit)
+    # Rare and brief (until the worker catches up): fetch the page plus room for the hidden
+    # documents from the top, and leave those out of the hits and the total.
+    window = request.offset + request.limit + len(hidden)
+    if window > MAX_PAGE_SIZE:  # deep pages: leave them out of this page only
+        found = index.search(request.q, readable_folder_ids=readable, filters=filters,
+                             sort=sort, page=request.offset // request.limit + 1,
+                             page_size=request.limit)
+        hits = [h for h in found.hits if h.document_id not in hidden]
+        return replace(found, hits=tuple(hits),
+                       total=max(0, found.total - (len(found.hits) - len(hits))))
+    found = index.search(request.q, readable_folder_ids=readable, filters=filters, sort=sort,
+                         page=1, page_size=window)
+    hits = [h for h in found.hits if h.document_id not in hidden]
+    return replace(found, hits=tuple(hits[request.offset:request.offset + request.limit]),
+                   total=max(0, found.total - (len(found.hits) - len(hits))),
+                   page=request.offset // request.limit + 1, page_size=request.limit)
+
+
+def stale_in_index(db: Session, readable: set[str], group_ids: list[str]) -> set[str]:
+    """Documents the index may still show in a readable folder although they are gone from it:
+    trashed, purged or moved out, with their index task still pending. Access checks are live
+    but the index learns of a document's own trash or move only when the worker runs, and
+    "in the trash" must mean "not found" at once."""
+    # Documents never change groups, so only the caller's groups matter (and purged ones,
+    # whose group is gone with their row).
+    rows = db.execute(select(IndexTask.document_id, Document.folder_id, Document.trashed_at)
+                      .outerjoin(Document, Document.id == IndexTask.document_id)
+                      .where(or_(Document.id.is_(None), Document.group_id.in_(group_ids))))
+    return {document_id for document_id, folder_id, trashed_at in rows
+            if folder_id is None or trashed_at is not None or folder_id not in readable}
 
 
 Sort = Literal["relevance", "newest", "oldest"]
