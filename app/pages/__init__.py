@@ -6,8 +6,21 @@ from starlette.routing import BaseRoute
 
 
 def page_routes() -> list[BaseRoute]:
-    from app.pages import account, documents, folders, groups, home, notes, profile, uploads
+    from app.pages import (
+        account,
+        discussions,
+        documents,
+        folders,
+        groups,
+        home,
+        notes,
+        notifications,
+        profile,
+        search,
+        uploads,
+    )
 
     # Uploads and notes first: their paths would otherwise match broader document routes.
     return [*home.routes(), *account.routes(), *groups.routes(), *folders.routes(),
-            *uploads.routes(), *notes.routes(), *documents.routes(), *profile.routes()]
+            *uploads.routes(), *notes.routes(), *documents.routes(), *profile.routes(),
+            *search.routes(), *discussions.routes(), *notifications.routes()]

@@ -12,6 +12,7 @@ from starlette.routing import BaseRoute
 
 from app.access import Action
 from app.models import Document, DocumentVersion, Folder, Group, User
+from app.pages.discussions import discussion_context
 from app.pages.forms import N_, FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.documents import DocumentUpdate, VersionLabel
@@ -94,6 +95,7 @@ def document_context(p: PageCtx, doc: Document) -> dict[str, Any]:
 def file_page_result(p: PageCtx, doc: Document, *, error: FormError | None = None,
                      form: str | None = None, values: dict[str, str] | None = None) -> Page:
     context = document_context(p, doc)
+    context.update(discussion_context(p, doc))
     context.update({
         "versions": version_rows(p, doc),
         "preview": doc.mime in PREVIEW_MIMES,

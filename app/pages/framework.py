@@ -96,6 +96,11 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
             result = handler(pctx, **request.path_params)
             base: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
                                     "path": request.url.path}
+            if isinstance(result, Page) and ctx.user is not None \
+                    and not result.template.startswith("_"):  # fragments have no header
+                from app.pages.notifications import unread_badge
+
+                base["unread_notifications"] = unread_badge(ctx)
             if isinstance(result, Page):
                 # Render inside the transaction so templates may read lazy attributes.
                 base["__html"] = render_html(language, result.template, {**base, **result.context},

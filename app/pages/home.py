@@ -27,7 +27,10 @@ def dashboard(p: PageCtx) -> PageResult:
     all_groups = groups.list_groups(p.db, p.access)
     mine = [g for g in all_groups if p.access.group_role(g.id)]
     others = [g for g in all_groups if not p.access.group_role(g.id)]
-    return Page("dashboard.html", {"mine": mine, "others": others, "access": p.access})
+    from app.pages.notifications import dashboard_activity
+
+    return Page("dashboard.html", {"mine": mine, "others": others, "access": p.access,
+                                   **dashboard_activity(p)})
 
 
 def set_language(p: PageCtx) -> PageResult:

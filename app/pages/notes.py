@@ -14,6 +14,7 @@ from starlette.routing import BaseRoute
 
 from app.errors import HTTPError
 from app.models import Document, DocumentVersion
+from app.pages.discussions import discussion_context
 from app.pages.documents import color_index, document_context, version_rows
 from app.pages.forms import FormError, attempt, refused, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
@@ -34,6 +35,7 @@ def note_page_result(p: PageCtx, doc: Document, *, error: FormError | None = Non
     state = notes.current_state(p.ctx.services.live.manager, doc)
     context: dict[str, Any] = document_context(p, doc)
     rows = version_rows(p, doc)
+    context.update(discussion_context(p, doc))
     context.update({
         # The renderer escapes all text and keeps only safe links (sync.render).
         "content_html": Markup(notes.render(state, "html")),  # noqa: S704

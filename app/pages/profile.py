@@ -11,9 +11,9 @@ from app.models import ApiToken
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
-from app.services import accounts
+from app.services import accounts, mail, notifications
 
-NOTICES = ("profile", "password", "token_revoked")
+NOTICES = ("profile", "password", "token_revoked", "notifications")
 
 
 def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | None = None,
@@ -26,6 +26,8 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
                               "organisation": user.organisation,
                               "language": user.language or p.language},
         "tokens": accounts.list_tokens(p.db, user),
+        "notification_settings": notifications.get_settings(p.db, user.id),
+        "email_available": mail.enabled(p.settings),
         "notice": notice if notice in NOTICES else None,
         "created": created,
         "error": error.message if error else None,
