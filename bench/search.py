@@ -32,6 +32,7 @@ from indexer import IndexDocument, SearchIndex
 from storage import KeyRing
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
+CACHE_DIR = Path(__file__).resolve().parent / ".cache"  # git-ignored
 FOLDERS = 1000
 GOAL_P95_MS = 50.0
 PAGE_SIZE = 10
@@ -125,6 +126,26 @@ def build_whoosh(corpus: Corpus, root: Path, ring: KeyRing | None) -> tuple[Sear
     return index, time.perf_counter() - started
 
 
+def cached_whoosh(corpus: Corpus, name: str, encrypted: bool,
+                  rebuild: bool) -> tuple[SearchIndex, float | None]:
+    """The index of this corpus from bench/.cache/, built (and kept) on first use.
+
+    Returns (index, indexing seconds or None when reused). The cache key is the
+    corpus (documents, seed) and the engine; a half-built entry has no ``done``
+    marker and is rebuilt.
+    """
+    entry = CACHE_DIR / f"search-{corpus.count}-{corpus.seed}-{name.replace(' ', '-')}"
+    if rebuild or not (entry / "done").exists():
+        shutil.rmtree(entry, ignore_errors=True)
+        entry.mkdir(parents=True)
+        ring = KeyRing.create(entry / "keys.json") if encrypted else None
+        index, seconds = build_whoosh(corpus, entry / "index", ring)
+        (entry / "done").write_text(json.dumps({"index_seconds": seconds}))
+        return index, seconds
+    ring = KeyRing.load(entry / "keys.json") if encrypted else None
+    return SearchIndex(entry / "index", ring, create=False), None
+
+
 def time_whoosh(index: SearchIndex, queries: dict[str, list[str]],
                 folders: set[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
@@ -194,6 +215,10 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--keep", action="store_true")
     parser.add_argument("--no-plain", action="store_true", help="skip the unencrypted whoosh run")
     parser.add_argument("--no-fts", action="store_true", help="skip the SQLite FTS5 baseline")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="index into the work dir instead of reusing bench/.cache/")
+    parser.add_argument("--rebuild-cache", action="store_true",
+                        help="rebuild the cached indexes in bench/.cache/")
     args = parser.parse_args(list(argv))
 
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="plein-bench-search-"))
@@ -211,13 +236,23 @@ def main(argv: Sequence[str]) -> int:
               "500 folders": set(rng.sample(all_folders, 500))}
     results: dict[str, Any] = {"docs": args.docs, "words": words, "queries_per_type": args.queries,
                                "page_size": PAGE_SIZE, "engines": {}}
-    engines: list[tuple[str, KeyRing | None]] = [
-        ("whoosh encrypted", KeyRing.create(work / "keys.json"))]
+    engines: list[tuple[str, bool]] = [("whoosh encrypted", True)]
     if not args.no_plain:
-        engines.append(("whoosh plain", None))
+        engines.append(("whoosh plain", False))
     try:
-        for name, ring in engines:
-            index, seconds = build_whoosh(corpus, work / name.replace(" ", "-"), ring)
+        for name, encrypted in engines:
+            if args.no_cache:
+                ring = KeyRing.create(work / "keys.json") if encrypted else None
+                index, seconds = build_whoosh(corpus, work / name.replace(" ", "-"), ring)
+            else:
+                index, built = cached_whoosh(corpus, name, encrypted, args.rebuild_cache)
+                if built is None:  # reused: report the indexing time of the build
+                    done = json.loads((index.root.parent / "done").read_text())
+                    seconds = float(done["index_seconds"])
+                    print(f"{name}: reusing {index.root.parent} (delete it or pass "
+                          "--rebuild-cache to re-index)", flush=True)
+                else:
+                    seconds = built
             entry: dict[str, Any] = {"index_docs_per_s": args.docs / seconds,
                                      "index_seconds": seconds,
                                      "size_mib": dir_size(index.root) / 2**20}

@@ -31,6 +31,9 @@ class ParsedQuery:
     query: Any
     words: list[str] = field(default_factory=list)  # positive folded words, for suggestions
     text: str = ""
+    # The whole query is one plain word (no phrase, prefix or exclusion): zero hits
+    # then already means that word is in no readable document.
+    single_word: bool = False
 
 
 def _word(w: str) -> Any:
@@ -99,4 +102,5 @@ def parse_query(text: str) -> ParsedQuery:
     q: Any = positive[0] if len(positive) == 1 else wq.And(positive)
     if negative:
         q = wq.AndNot(q, wq.Or(negative))
-    return ParsedQuery(query=q, words=found, text=text)
+    single = len(items) == 1 and items[0][1] == "word" and not items[0][0]
+    return ParsedQuery(query=q, words=found, text=text, single_word=single)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import html
+import itertools
 import re
 import zlib
 from collections.abc import Iterable
@@ -23,12 +24,14 @@ from typing import Any, Literal
 from whoosh import highlight as wh
 from whoosh import query as wq
 from whoosh import sorting
+from whoosh.codec.base import Automata
 from whoosh.support.charset import accent_map
 
-from indexer.index._analysis import STOP_WORDS, make_analyzer, stems
+from indexer.index._analysis import STOP_WORDS, TOKEN_PATTERN, fold, make_analyzer, stems
 from indexer.index._query import ParsedQuery
+from indexer.index._restrict import AllowedDocs, any_readable, restrict
 
-__all__ = ["Hit", "SearchFilters", "SearchResults", "Snippet", "run_search"]
+__all__ = ["Hit", "SearchFilters", "SearchResults", "SearcherCache", "Snippet", "run_search"]
 
 Sort = Literal["relevance", "newest", "oldest"]
 FACETS = ("kind", "folder_id", "group_id")
@@ -40,6 +43,7 @@ _SCORER = wh.BasicFragmentScorer()
 _WINDOW = 300
 _MAX_WINDOWS = 6
 _DEFAULT_SNIPPET = 240
+_WORD = re.compile(TOKEN_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,7 @@ def _term_filter(fieldname: str, values: Iterable[str]) -> Any:
 
 def build_filter(
     searcher: Any, allowed_folders: AbstractSet[str], filters: SearchFilters
-) -> set[int]:
+) -> AllowedDocs:
     """Document numbers the person may see and asked for (the whoosh filter)."""
     clauses: list[Any] = [_term_filter("folder_id", allowed_folders)]
     if filters.group_ids is not None:
@@ -115,7 +119,7 @@ def build_filter(
     if filters.modified_from is not None or filters.modified_to is not None:
         clauses.append(wq.DateRange("modified", filters.modified_from, filters.modified_to))
     q = clauses[0] if len(clauses) == 1 else wq.And(clauses)
-    return set(searcher.docs_for_query(q))
+    return AllowedDocs(searcher.docs_for_query(q))
 
 
 # -- snippets ---------------------------------------------------------------------
@@ -140,9 +144,17 @@ def _windows(text: str, terms: AbstractSet[str]) -> list[tuple[int, int]]:
     heads = sorted({t[:3] for t in content if t})
     if not heads:
         return [(0, min(len(text), 1 << 15))]
-    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(map(re.escape, heads)) + ")")
+    pattern = re.compile(r"(?<![^\W_])(?:" + "|".join(map(re.escape, heads)) + r")[^\W_]*")
     spans: list[tuple[int, int]] = []
     for m in pattern.finditer(folded):
+        # Only a word one of whose stems is a matched term opens a window: a head
+        # like "ver" is everywhere, and analysing windows without a match is the
+        # expensive part. Checked on the original characters, folded as the index
+        # folds them; a word whose folding is unusual keeps its window.
+        word = _WORD.match(text, m.start())
+        if word is not None and word.end() == m.end():
+            if not any(s in content for s in stems(fold(word.group(0)))):
+                continue
         start, end = max(0, m.start() - _WINDOW), min(len(text), m.start() + _WINDOW)
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], end)
@@ -222,41 +234,102 @@ def _distance(a: str, b: str) -> int:
     return prev[-1]
 
 
-def _readable_count(searcher: Any, q: Any, allowed: set[int]) -> int:
-    if not allowed:  # whoosh reads an empty filter as "no filter": never pass one
+def _readable_count(searcher: Any, q: Any, allowed: AllowedDocs) -> int:
+    if not allowed:
         return 0
-    return len(searcher.search(q, filter=allowed, limit=1))
+    return sum(1 for _ in searcher.docs_for_query(restrict(q, allowed)))
 
 
 def _word_query(word: str) -> Any:
     return wq.Or([wq.Term(f, s) for f in ("title", "body", "comments") for s in stems(word)])
 
 
-def suggest(searcher: Any, words: list[str], allowed: set[int]) -> dict[str, str]:
-    """Corrections for words absent from the readable documents, drawn from them only."""
+class _WordList:
+    """A whoosh term cursor over an in-memory sorted word list (for the Levenshtein DFA)."""
+
+    __slots__ = ("_i", "_words")
+
+    def __init__(self, words: list[str]) -> None:
+        self._words = words
+        self._i = 0
+
+    def text(self) -> str | None:
+        return self._words[self._i] if self._i < len(self._words) else None
+
+    def find(self, word: str) -> None:
+        self._i = bisect.bisect_left(self._words, word)
+
+
+class SearcherCache:
+    """Per-searcher memo: the spelling word lists, read (and decrypted) once.
+
+    Only a list of candidate words: every candidate is still checked against the
+    readable documents before it is offered.
+    """
+
+    def __init__(self) -> None:
+        self._words: dict[str, list[str]] = {}
+
+    def words(self, reader: Any, fieldname: str) -> list[str]:
+        found = self._words.get(fieldname)
+        if found is None:
+            found = sorted(
+                t.decode("utf-8") if isinstance(t, bytes) else str(t)
+                for t in reader.lexicon(fieldname)
+            )
+            self._words[fieldname] = found
+        return found
+
+
+def _candidates(reader: Any, cache: SearcherCache, word: str) -> set[str]:
+    dfa = Automata.levenshtein_dfa(word, 2, 1)
+    out: set[str] = set()
+    for spell_field in ("spell_title", "spell_body"):
+        if spell_field in reader.schema:
+            out.update(Automata.find_matches(dfa, _WordList(cache.words(reader, spell_field))))
+    out.discard(word)
+    return out
+
+
+def suggest(
+    searcher: Any,
+    words: list[str],
+    allowed: AllowedDocs,
+    cache: SearcherCache | None = None,
+    *,
+    absent: bool = False,
+) -> dict[str, str]:
+    """Corrections for words absent from the readable documents, drawn from them only.
+
+    ``absent=True``: the caller knows the (single) word matches no readable document.
+    """
     reader = searcher.reader()
+    cache = cache or SearcherCache()
     out: dict[str, str] = {}
     for word in words:
         if len(word) < 3 or word in STOP_WORDS or word in out:
             continue
-        if _readable_count(searcher, _word_query(word), allowed):
+        if not absent and any_readable(searcher, _word_query(word), allowed):
             continue
-        candidates: set[str] = set()
-        for spell_field in ("spell_title", "spell_body"):
-            if spell_field in reader.schema:
-                candidates.update(reader.terms_within(spell_field, word, 2, prefix=1))
-        candidates.discard(word)
-        ranked: list[tuple[int, int, str]] = []
-        for cand in sorted(candidates, key=lambda c: (_distance(c, word), c))[:40]:
-            # The spell_* fields are only a word list: whoosh 2.7 does not keep usable
-            # per-document postings for them. Readability is checked on the stemmed
-            # fields: a candidate is offered only if a readable document holds it (or
-            # a word of the same stem, which reveals nothing that document does not).
-            n = _readable_count(searcher, _word_query(cand), allowed)
-            if n:  # a word only unreadable documents contain is never offered
-                ranked.append((_distance(cand, word), -n, cand))
-        if ranked:
-            out[word] = min(ranked)[2]
+        candidates = _candidates(reader, cache, word)
+        nearest = sorted((_distance(c, word), c) for c in candidates)[:40]
+        # The best is min(distance, -readable count, word) over the readable ones:
+        # it lies in the nearest distance that has any readable candidate, so the
+        # farther ones need no check.
+        for _dist, group in itertools.groupby(nearest, key=lambda x: x[0]):
+            ranked: list[tuple[int, str]] = []
+            for _d, cand in group:
+                # The spell_* fields are only a word list: whoosh 2.7 does not keep
+                # usable per-document postings for them. Readability is checked on the
+                # stemmed fields: a candidate is offered only if a readable document
+                # holds it (or a word of the same stem, which reveals nothing that
+                # document does not).
+                n = _readable_count(searcher, _word_query(cand), allowed)
+                if n:  # a word only unreadable documents contain is never offered
+                    ranked.append((-n, cand))
+            if ranked:
+                out[word] = min(ranked)[1]
+                break
     return out
 
 
@@ -287,22 +360,32 @@ def run_search(
     searcher: Any,
     parsed: ParsedQuery,
     *,
-    allowed: set[int],
+    allowed: AllowedDocs,
     sort: Sort,
     page: int,
     page_size: int,
     facets: bool,
     snippet_count: int,
+    cache: SearcherCache | None = None,
 ) -> SearchResults:
     if not allowed:  # also: whoosh would read an empty filter set as "everything"
         return empty_results(parsed.text, page, page_size)
     q = _expand_prefixes(parsed.query, searcher.reader())
+    # Highlighting needs the query's own terms (before the leaves are wrapped).
+    by_field: dict[str, set[str]] = {}
+    for fname, text in q.iter_all_terms():
+        value = text.decode("utf-8") if isinstance(text, bytes) else str(text)
+        by_field.setdefault(fname, set()).add(value)
+    # The readable set inside every leaf matcher (see _restrict): phrases check
+    # positions, and intersections step, only through readable documents. The
+    # collector's filter below stays as the second, independent guard.
+    q = restrict(q, allowed)
     # No terms=True: whoosh 2.7.4's TermsCollector counts the total WITHOUT the filter
     # (a leak of how many unreadable documents match). Highlighting uses the query's
     # own terms instead (tests/indexer/test_search.py pins the filtered total).
     # optimize=False: with block-quality skipping whoosh cannot count while it collects
     # and runs the whole query a second time for the total; one exact pass is cheaper.
-    kwargs: dict[str, Any] = {"filter": allowed, "limit": page * page_size, "optimize": False}
+    kwargs: dict[str, Any] = {"filter": allowed.set, "limit": page * page_size, "optimize": False}
     if sort != "relevance":
         kwargs["sortedby"] = sorting.FieldFacet("modified", reverse=sort == "newest")
     if facets:
@@ -310,10 +393,6 @@ def run_search(
         kwargs["maptype"] = sorting.Count
     results = searcher.search(q, **kwargs)
     total = len(results)
-    by_field: dict[str, set[str]] = {}
-    for fname, text in q.iter_all_terms():
-        value = text.decode("utf-8") if isinstance(text, bytes) else str(text)
-        by_field.setdefault(fname, set()).add(value)
     hits: list[Hit] = []
     for hit in results[(page - 1) * page_size : page * page_size]:
         stored = hit.fields()
@@ -353,7 +432,12 @@ def run_search(
                 (k.decode() if isinstance(k, bytes) else str(k)): int(v)
                 for k, v in groups.items() if k is not None
             }
-    suggestions = suggest(searcher, parsed.words, allowed) if total == 0 else {}
+    suggestions: dict[str, str] = {}
+    if total == 0 and parsed.words:
+        # One plain word and nothing else: no hits already says it is absent.
+        suggestions = suggest(
+            searcher, parsed.words, allowed, cache, absent=parsed.single_word
+        )
     corrected = None
     if suggestions:
         corrected = re.sub(

@@ -31,8 +31,10 @@ from whoosh.query import Term
 
 from indexer.errors import IndexUnavailable, WriterBusy
 from indexer.index._query import parse_query
+from indexer.index._restrict import AllowedDocs
 from indexer.index._schema import IndexDocument, make_schema, to_fields
 from indexer.index._search import (
+    SearcherCache,
     SearchFilters,
     SearchResults,
     Sort,
@@ -65,7 +67,8 @@ class SearchIndex:
         self._ix: Any = None
         self._searcher: Any = None
         self._gen = ""
-        self._filters: dict[tuple[Any, ...], set[int]] = {}
+        self._filters: dict[tuple[Any, ...], AllowedDocs] = {}
+        self._cache = SearcherCache()  # per searcher: cleared whenever it changes
         if not (self.root / POINTER).exists():
             if not create:
                 raise IndexUnavailable(f"no index at {self.root}")
@@ -128,9 +131,11 @@ class SearchIndex:
                 self._searcher.close()
             self._ix, self._gen, self._searcher = ix, gen, ix.searcher()
             self._filters.clear()
+            self._cache = SearcherCache()
         elif not self._searcher.up_to_date():
             self._searcher = self._searcher.refresh()
             self._filters.clear()
+            self._cache = SearcherCache()
         return self._searcher
 
     def search(
@@ -178,6 +183,7 @@ class SearchIndex:
             return run_search(
                 searcher, parsed, allowed=allowed, sort=sort, page=page,
                 page_size=page_size, facets=facets, snippet_count=snippets,
+                cache=self._cache,
             )
 
     def doc_count(self) -> int:
