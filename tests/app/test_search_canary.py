@@ -9,8 +9,8 @@ from __future__ import annotations
 import secrets
 
 from tests.app.helpers import make_group
-from tests.app.test_live_canary import files_containing
 from tests.app.test_search_api import LETTERS, note, search, upload, wait_found
+from tests.canary import files_containing
 from tests.indexer.samples import make_pdf
 from tests.live import LiveServer, unique
 
