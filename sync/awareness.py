@@ -50,15 +50,19 @@ class AwarenessRegistry:
             if not ids:
                 del self._owned[owner]
 
+    def is_stale(self, e: AwarenessEntry) -> bool:
+        """True if ``apply`` would ignore ``e`` (peers already have something as new)."""
+        current = self._clock.get(e.client_id)
+        newer = current is None or current < e.clock
+        return not (newer or (current == e.clock and e.removed and e.client_id in self._state))
+
     def apply(self, owner: Hashable, entries: tuple[AwarenessEntry, ...]) -> list[AwarenessEntry]:
         """Apply entries sent by ``owner``; return those accepted (to relay)."""
         accepted: list[AwarenessEntry] = []
         for e in entries:
             cid = e.client_id
-            current = self._clock.get(cid)
-            newer = current is None or current < e.clock
-            if not (newer or (current == e.clock and e.removed and cid in self._state)):
-                continue  # stale: the peers already have something at least as new
+            if self.is_stale(e):
+                continue  # the peers already have something at least as new
             if e.removed:
                 self._state.pop(cid, None)
                 self._disown(cid)

@@ -8,11 +8,12 @@
   delays the others.
 * Coalescing: when the socket is slower than the room, consecutive queued document
   updates are merged into one update message, and consecutive awareness messages into
-  one (the newest entry per client).  The stock client reads one message per frame, so
-  messages are merged, never concatenated.  Under light load nothing waits to be merged
-  (the first frame goes out at once); under heavy load a connection sends one frame per
-  turn of its sender instead of one per update -- fewer syscalls and less per-frame
-  work, and a reader that keeps up is not mistaken for a slow one.
+  one (the newest entry per client); such a run counts as one queued message.  The
+  stock client reads one message per frame, so messages are merged, never
+  concatenated.  Under light load nothing waits (the first frame goes out at once);
+  under heavy load a connection sends one frame per turn of its sender instead of one
+  per update -- fewer syscalls and less per-frame work, and a reader that keeps up
+  with the content is not mistaken for a slow one.
 * Inbound: frames over the size cap close the connection (TOO_BIG).  Message and
   byte rates go through token buckets; above them the reader *waits* before its
   next ``recv``, so the client's own TCP window pushes back -- nothing is queued.
@@ -44,14 +45,29 @@ log = logging.getLogger(__name__)
 FrameHandler = Callable[["Connection", bytes], Awaitable[int]]
 
 
-@dataclass(frozen=True, slots=True)
-class _Out:
-    """A queued frame; for a document update or awareness message also its payload, so
-    that consecutive ones can be merged."""
+@dataclass(slots=True)
+class _Group:
+    """What the sender will send as one frame: a plain frame, or a run of queued document
+    updates (or of awareness messages) to be merged into one message."""
 
-    frame: bytes
-    update: bytes | None = None
-    awareness: tuple[AwarenessEntry, ...] | None = None
+    frames: list[bytes]
+    size: int
+    updates: list[bytes] | None = None
+    awareness: list[AwarenessEntry] | None = None
+
+    def merged(self) -> list[bytes]:
+        """The frames to send: one, unless merging failed (then the originals)."""
+        if len(self.frames) == 1:
+            return self.frames
+        if self.updates is not None:
+            merged = _merged_update(self.updates)
+            # Not mergeable (cannot happen with our own encoder's updates): send as queued.
+            return self.frames if merged is None else [encode(SyncUpdate(merged))]
+        latest: dict[int, AwarenessEntry] = {}
+        for e in self.awareness or ():
+            latest.pop(e.client_id, None)
+            latest[e.client_id] = e  # the newest entry per client, in order
+        return [encode(AwarenessUpdate(tuple(latest.values())))]
 
 
 def _merged_update(parts: list[bytes]) -> bytes | None:
@@ -73,7 +89,7 @@ class Connection:
         #: App-chosen key; several connections may share one (e.g. a principal's tabs).
         self.key = key
         self._limits = limits
-        self._queue: deque[_Out] = deque()
+        self._queue: deque[_Group] = deque()
         self._queued_bytes = 0
         self._wakeup = anyio.Event()
         self._scope: anyio.CancelScope | None = None
@@ -96,7 +112,7 @@ class Connection:
 
     @property
     def queued(self) -> tuple[int, int]:
-        """(frames, bytes) waiting to be sent."""
+        """(frames, bytes) waiting to be sent (a run of mergeable messages is one frame)."""
         return len(self._queue), self._queued_bytes
 
     # -- called by the room ---------------------------------------------------------
@@ -121,9 +137,36 @@ class Connection:
         ):
             self.abort(CloseCode.SLOW_CONSUMER, "outbound queue full")
             return
-        self._queue.append(_Out(frame, update, awareness))
+        self._enqueue(frame, update, awareness)
         self._queued_bytes += len(frame)
         self._wakeup.set()
+
+    def _enqueue(
+        self, frame: bytes, update: bytes | None, awareness: tuple[AwarenessEntry, ...] | None
+    ) -> None:
+        tail = self._queue[-1] if self._queue else None
+        # The head group may be merged already while the sender awaits the socket; groups
+        # behind it only ever grow here, up to the message size cap.
+        if (
+            tail is not None
+            and len(self._queue) > 1
+            and tail.size + len(frame) <= self._limits.max_message_bytes
+        ):
+            if update is not None and tail.updates is not None:
+                tail.frames.append(frame)
+                tail.updates.append(update)
+                tail.size += len(frame)
+                return
+            if awareness is not None and tail.awareness is not None:
+                tail.frames.append(frame)
+                tail.awareness.extend(awareness)
+                tail.size += len(frame)
+                return
+        self._queue.append(_Group(
+            [frame], len(frame),
+            None if update is None else [update],
+            None if awareness is None else list(awareness),
+        ))
 
     def abort(self, code: int, reason: str) -> None:
         """Close this connection as soon as possible (idempotent: the first reason wins)."""
@@ -141,9 +184,11 @@ class Connection:
             while not self._queue:
                 self._wakeup = anyio.Event()
                 await self._wakeup.wait()
-            frame = self._next_frame()
+            group = self._queue[0]
+            frames = group.merged()
             try:
-                await self.transport.send(frame)
+                for frame in frames:
+                    await self.transport.send(frame)
             except ConnectionClosed:
                 # The peer is gone, but frames it sent before closing may still be
                 # buffered: let the reader drain them (its recv then ends the
@@ -152,45 +197,8 @@ class Connection:
                 self._queue.clear()
                 self._queued_bytes = 0
                 return
-
-    def _pop(self) -> _Out:
-        out = self._queue.popleft()
-        self._queued_bytes -= len(out.frame)
-        return out
-
-    def _next_frame(self) -> bytes:
-        """The next frame to send: the queue's head, merged with the queued messages of
-        the same kind right behind it (bounded by the message size cap)."""
-        head = self._pop()
-        limit = self._limits.max_message_bytes
-        if head.update is not None:
-            parts, size = [head.update], len(head.frame)
-            while self._queue and (update := self._queue[0].update) is not None and size < limit:
-                size += len(self._pop().frame)
-                parts.append(update)
-            if len(parts) == 1:
-                return head.frame
-            merged = _merged_update(parts)
-            if merged is not None:
-                return encode(SyncUpdate(merged))
-            # Could not merge (should not happen with our own encoder's updates): put the
-            # rest back, send the head as it is.
-            for part in reversed(parts[1:]):
-                frame = encode(SyncUpdate(part))
-                self._queue.appendleft(_Out(frame, part))
-                self._queued_bytes += len(frame)
-            return head.frame
-        if head.awareness is not None and self._queue and self._queue[0].awareness is not None:
-            latest = {e.client_id: e for e in head.awareness}
-            size = len(head.frame)
-            while self._queue and self._queue[0].awareness is not None and size < limit:
-                nxt = self._pop()
-                size += len(nxt.frame)
-                for e in nxt.awareness or ():
-                    latest.pop(e.client_id, None)
-                    latest[e.client_id] = e  # the newest entry per client, in order
-            return encode(AwarenessUpdate(tuple(latest.values())))
-        return head.frame
+            self._queue.popleft()
+            self._queued_bytes -= group.size
 
     async def _recv_loop(self, on_frame: FrameHandler) -> None:
         limit = self._limits.max_message_bytes

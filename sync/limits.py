@@ -27,7 +27,9 @@ class SyncLimits:
     burst_seconds: float = 2.0
     #: Encoded size of a document's full state; an update that would exceed it is refused.
     max_document_bytes: int = 16 * MiB
-    #: Outbound queue per connection: a reader that lets it fill is disconnected (4008).
+    #: Outbound queue per connection: a reader that lets it fill is disconnected
+    #: (SLOW_CONSUMER).  Queued updates (and awareness messages) in a row are merged into
+    #: one frame up to ``max_message_bytes`` and count as one message; bytes count as queued.
     max_queued_messages: int = 256
     max_queued_bytes: int = 8 * MiB
     #: Updates accepted but not yet on disk, per room: readers wait above this.

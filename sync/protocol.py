@@ -40,6 +40,7 @@ __all__ = [
     "SyncStep2",
     "SyncType",
     "SyncUpdate",
+    "check_awareness_state",
     "decode_awareness_update",
     "decode_frame",
     "encode",
@@ -216,9 +217,13 @@ def _refuse_constant(name: str) -> Any:
     raise ProtocolError(f"{name} is not JSON")
 
 
-def _check_json(text: str) -> None:
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)  # one decoder, not one per call
+
+
+def check_awareness_state(text: str) -> None:
+    """ProtocolError unless ``text`` is strict JSON (no NaN/Infinity, bounded nesting)."""
     try:
-        json.loads(text, parse_constant=_refuse_constant)
+        _JSON.decode(text)
     except ProtocolError:
         raise
     except (ValueError, RecursionError):
@@ -226,7 +231,10 @@ def _check_json(text: str) -> None:
         raise ProtocolError("awareness state is not valid JSON") from None
 
 
-def decode_awareness_update(data: bytes) -> AwarenessUpdate:
+def decode_awareness_update(data: bytes, *, check_json: bool = True) -> AwarenessUpdate:
+    """``check_json=False`` leaves the states' JSON to the caller (``check_awareness_state``):
+    the room checks only the entries it would accept -- stock clients echo every
+    awareness update they receive, so most entries are stale repeats."""
     r = _Reader(data)
     count = r.var_uint()
     if count > r.remaining:  # every entry takes at least 3 bytes
@@ -234,14 +242,15 @@ def decode_awareness_update(data: bytes) -> AwarenessUpdate:
     entries = []
     for _ in range(count):
         client_id, clock, state = r.var_uint(), r.var_uint(), r.var_string()
-        _check_json(state)
+        if check_json:
+            check_awareness_state(state)
         entries.append(AwarenessEntry(client_id, clock, state))
     if r.remaining:
         raise ProtocolError("trailing bytes after the awareness update")
     return AwarenessUpdate(tuple(entries))
 
 
-def _decode_one(r: _Reader) -> Message:
+def _decode_one(r: _Reader, check_json: bool = True) -> Message:
     kind = r.var_uint()
     if kind == MessageType.SYNC:
         sub = r.var_uint()
@@ -254,7 +263,7 @@ def _decode_one(r: _Reader) -> Message:
             return SyncUpdate(payload)
         raise ProtocolError(f"unknown sync message type {sub}")
     if kind == MessageType.AWARENESS:
-        return decode_awareness_update(r.var_bytes())
+        return decode_awareness_update(r.var_bytes(), check_json=check_json)
     if kind == MessageType.AUTH:
         sub = r.var_uint()
         if sub != _AUTH_PERMISSION_DENIED:
@@ -265,8 +274,11 @@ def _decode_one(r: _Reader) -> Message:
     raise ProtocolError(f"unknown message type {kind}")
 
 
-def decode_frame(frame: bytes, *, max_frame_bytes: int | None = None) -> list[Message]:
-    """All messages of one frame, in order; ProtocolError on any malformed byte."""
+def decode_frame(
+    frame: bytes, *, max_frame_bytes: int | None = None, check_json: bool = True
+) -> list[Message]:
+    """All messages of one frame, in order; ProtocolError on any malformed byte.
+    ``check_json``: see ``decode_awareness_update``."""
     frame = bytes(frame)
     if max_frame_bytes is not None and len(frame) > max_frame_bytes:
         raise ProtocolError(f"frame of {len(frame)} bytes exceeds {max_frame_bytes}")
@@ -275,7 +287,7 @@ def decode_frame(frame: bytes, *, max_frame_bytes: int | None = None) -> list[Me
     r = _Reader(frame)
     messages = []
     while r.remaining:
-        messages.append(_decode_one(r))
+        messages.append(_decode_one(r, check_json))
     return messages
 
 

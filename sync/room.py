@@ -54,6 +54,7 @@ from sync.protocol import (
     SyncStep1,
     SyncStep2,
     SyncUpdate,
+    check_awareness_state,
     decode_frame,
     encode,
     validate_state_vector,
@@ -217,7 +218,9 @@ class Room:
     async def handle_frame(self, conn: Connection, frame: bytes) -> int:
         """Handle one frame from ``conn``; return how many messages it held."""
         try:
-            messages = decode_frame(frame, max_frame_bytes=self._limits.max_message_bytes)
+            messages = decode_frame(
+                frame, max_frame_bytes=self._limits.max_message_bytes, check_json=False
+            )
         except ProtocolError as exc:
             conn.abort(CloseCode.INVALID_DATA, str(exc))
             return 0
@@ -255,6 +258,11 @@ class Room:
                 if not conn.closed:
                     self._submit(update, conn)
             case AwarenessUpdate(entries=entries):
+                # JSON checked here, for what would be accepted only: stock clients echo
+                # every awareness update they receive, so most entries are stale repeats.
+                for e in entries:
+                    if not self.awareness.is_stale(e):
+                        check_awareness_state(e.state)
                 accepted = self.awareness.apply(conn, entries)
                 if accepted:
                     self._broadcast(AwarenessUpdate(tuple(accepted)), exclude=conn)

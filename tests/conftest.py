@@ -46,3 +46,13 @@ def anonymous(server: LiveServer) -> Iterator[Client]:
     client = server.client()
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def node_client_ready() -> None:
+    """The stock Yjs client (Node + web/editor/node_modules) must be there: `make test` installs
+    it, so its absence is a failure to see, not a reason to skip."""
+    from tests.js_client import node_available
+
+    problem = node_available()
+    assert problem is None, f"{problem}; run scripts/setup --test"

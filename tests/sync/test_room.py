@@ -17,6 +17,7 @@ from sync.protocol import (
     AwarenessUpdate,
     SyncStep2,
     SyncUpdate,
+    decode_frame,
     encode,
     write_var_uint,
 )
@@ -184,8 +185,14 @@ async def test_slow_reader_is_disconnected(manager: RoomManager) -> None:
         await alice.connect(tg, manager)
         # max_buffer=0 and nobody reading: the server's send blocks, its queue fills.
         await slow.connect(tg, manager, max_buffer=0, read=False)
+        # Updates in a row would be merged into one queued message: interleave awareness
+        # (after each update was broadcast, so they do not queue up in runs).
         for i in range(40):
             await alice.type(f"{i} ")
+            with anyio.fail_after(5):
+                while not server_text(manager).endswith(f"{i} "):  # noqa: ASYNC110
+                    await anyio.sleep(0.002)
+            await alice.set_awareness({"i": i})
         await wait_for(lambda: slow.server_result == CloseCode.SLOW_CONSUMER)
         await slow.close()
         # alice was never held up and is still served.
@@ -376,3 +383,56 @@ async def test_invalid_document_id_refused(manager: RoomManager) -> None:
     with pytest.raises(ConnectionClosedError):
         await client_end.recv()
     await client_end.close()
+
+
+@pytest.mark.parametrize("limits", [SyncLimits(max_queued_messages=64)])
+async def test_queued_updates_and_awareness_are_merged_for_a_lagging_reader(
+        manager: RoomManager) -> None:
+    alice, lag = YClient("alice"), YClient("lag")
+    async with anyio.create_task_group() as tg:
+        await alice.connect(tg, manager)
+        # Nobody reads yet: the server's first send blocks, everything after it queues.
+        await lag.connect(tg, manager, max_buffer=0, read=False)
+        for i in range(30):
+            await alice.type(f"{i} ")
+            await alice.set_awareness({"cursor": i})
+        await wait_for(lambda: server_text(manager).endswith("29 "))
+        tg.start_soon(lag._recv_loop)
+        await wait_for(lambda: str(lag.text) == str(alice.text))
+        await wait_for(lambda: lag.present().get(alice.client_id) == {"cursor": 29})
+        messages = [decode_frame(f) for f in lag.frames]
+        # The stock client reads one message per frame: merged, never concatenated.
+        assert all(len(m) == 1 for m in messages)
+        updates = [m[0] for m in messages if isinstance(m[0], SyncUpdate)]
+        awareness = [m[0] for m in messages if isinstance(m[0], AwarenessUpdate)]
+        assert 1 <= len(updates) < 10, len(updates)
+        assert 1 <= len(awareness) < 10, len(awareness)
+        assert lag.closed is None
+        await alice.close()
+        await lag.close()
+
+
+async def test_stale_awareness_echo_is_dropped_without_parsing(manager: RoomManager) -> None:
+    """Stock clients send every awareness update they receive back to the server; those
+    repeats are ignored before their JSON is even looked at (it dominated the CPU with
+    many clients), and nothing is relayed."""
+    alice, bob = YClient("alice"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await alice.connect(tg, manager)
+        await bob.connect(tg, manager)
+        await alice.set_awareness({"n": 1})
+        await wait_for(lambda: bob.present().get(alice.client_id) == {"n": 1})
+        heard = len(alice.awareness_messages)
+        echo = AwarenessEntry(alice.client_id, alice.clock, "{not json")
+        await bob.send_raw(encode(AwarenessUpdate((echo,))))
+        await bob.type("fence")
+        await wait_for(lambda: str(alice.text) == "fence")
+        assert bob.closed is None
+        assert len(alice.awareness_messages) == heard
+        assert room(manager).awareness.snapshot()[0].state == json.dumps({"n": 1})
+        # A *new* entry with broken JSON still closes the connection.
+        await bob.send_raw(encode(AwarenessUpdate((
+            AwarenessEntry(alice.client_id, alice.clock + 1, "{not json"),))))
+        await wait_for(lambda: bob.closed is not None)
+        for c in (alice, bob):
+            await c.close()
