@@ -212,7 +212,22 @@ def snippets(
         opening = text[:_DEFAULT_SNIPPET]
         cut = "…" if len(text) > len(opening) else ""
         return [Snippet(html.escape(opening.strip()) + cut, page_of(0))]
-    return [Snippet(_format(text, f), page_of(f.startchar)) for f in best]
+    if not page_starts:
+        return [Snippet(_format(text, f), None) for f in best]
+
+    def on_its_page(fragment: Any) -> Snippet:
+        # The page is where the first *match* is, not where the window starts (a window
+        # reaches back across a page break), and the snippet stays inside that page.
+        first = min((t.startchar for t in fragment.matches), default=fragment.startchar)
+        page = bisect.bisect_right(page_starts, first)
+        low = page_starts[page - 1] if page >= 1 else 0
+        high = page_starts[page] if page < len(page_starts) else len(text)
+        fragment.startchar = max(fragment.startchar, low)
+        fragment.endchar = min(fragment.endchar, high)
+        fragment.matches = [t for t in fragment.matches if low <= t.startchar < high]
+        return Snippet(_format(text, fragment), page)
+
+    return [on_its_page(f) for f in best]
 
 
 def highlight_whole(text: str, terms: AbstractSet[str]) -> str:

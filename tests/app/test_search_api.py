@@ -123,8 +123,6 @@ def test_a_pdf_is_found_on_page_7_and_follows_its_versions(world: dict[str, Any]
     assert search(alice, first)["total"] == 0  # replaced in the same commit
 
 
-@pytest.mark.xfail(strict=True, reason="indexer bug: a snippet's page is the page its fragment "
-                   "starts on, and fragments cross page breaks (indexer/index/_search.py)")
 def test_a_word_at_the_top_of_a_page_reports_that_page(world: dict[str, Any]) -> None:
     alice, root = world["alice"], world["root"]
     term = word("bovenaan")
