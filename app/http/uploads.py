@@ -16,13 +16,13 @@ import magic
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from app.errors import BadRequest, PayloadTooLarge, UnsupportedMediaType
+from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
 from app.services.blobs import refresh_key_ring
 from storage import BlobInfo, BlobStore, BlobWriter, LocalBlobStore
 
 FLUSH_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
-MAX_PARTS = 8
+MAX_PARTS = 8  # besides the file parts: form fields
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
 
@@ -55,30 +55,39 @@ def clean_filename(raw: str) -> str:
     return name
 
 
+@dataclass
+class _Part:
+    filename: str
+    client_mime: str
+    buffer: bytearray = field(default_factory=bytearray)
+    sniff: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    ended: bool = False
+    writer: BlobWriter | None = None
+    info: BlobInfo | None = None
+
+
 class _Receiver:
-    def __init__(self, store: BlobStore, max_bytes: int) -> None:
-        self.store = store
+    """python-multipart callbacks collecting up to ``max_files`` parts named ``file`` (each
+    buffered until the next flush) and small text fields."""
+
+    def __init__(self, max_bytes: int, max_files: int) -> None:
         self.max_bytes = max_bytes
-        self.parts = 0
+        self.max_files = max_files
+        self.part_count = 0
         self.header_field = b""
         self.header_value = b""
         self.headers: dict[bytes, bytes] = {}
-        self.current: str | None = None  # "file", a field name, or None (ignored part)
+        self.current: _Part | str | None = None
         self.field_buffer = bytearray()
         self.fields: dict[str, str] = {}
-        self.file_buffer = bytearray()
-        self.file_seen = False
-        self.file_size = 0
-        self.sniff = bytearray()
-        self.filename = ""
-        self.client_mime = ""
-        self.error: Exception | None = None
+        self.files: list[_Part] = []
+        self.error: HTTPError | None = None
 
-    # python-multipart callbacks (synchronous, called from parser.write)
     def on_part_begin(self) -> None:
-        self.parts += 1
+        self.part_count += 1
         self.headers = {}
-        if self.parts > MAX_PARTS:
+        if self.part_count > self.max_files + MAX_PARTS:
             self.error = BadRequest("Too many parts in the upload.", code="too_many_parts")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
@@ -95,15 +104,19 @@ class _Receiver:
     def on_headers_finished(self) -> None:
         _, options = parse_options_header(self.headers.get(b"content-disposition", b""))
         name = options.get(b"name", b"").decode("utf-8", "replace")
-        if name == "file" and b"filename" in options:
-            if self.file_seen:
-                self.error = BadRequest("Send one file per request.", field="file")
-                return
-            self.file_seen = True
-            self.current = "file"
-            self.filename = clean_filename(options[b"filename"].decode("utf-8", "replace"))
-            self.client_mime = self.headers.get(b"content-type", b"").decode("latin-1")[:120]
-        elif b"filename" in options:
+        raw_name = options.get(b"filename")
+        if name == "file" and raw_name:
+            part = _Part(filename=clean_filename(raw_name.decode("utf-8", "replace")),
+                         client_mime=self.headers.get(b"content-type", b"").decode("latin-1")[:120])
+            self.files.append(part)
+            self.current = part
+            if len(self.files) > self.max_files:
+                self.error = BadRequest(
+                    "Send one file per request." if self.max_files == 1
+                    else f"Upload at most {self.max_files} files at once.",
+                    code="too_many_files", field="file")
+        elif raw_name is not None:
+            # Another file input, or the empty part a browser sends for "no file chosen".
             self.current = None
         else:
             self.current = name
@@ -113,31 +126,60 @@ class _Receiver:
         if self.error is not None:
             return
         chunk = data[start:end]
-        if self.current == "file":
-            self.file_size += len(chunk)
-            if self.file_size > self.max_bytes:
+        if isinstance(self.current, _Part):
+            part = self.current
+            part.size += len(chunk)
+            if part.size > self.max_bytes:
                 self.error = PayloadTooLarge(
-                    f"The file is larger than the limit of {self.max_bytes} bytes.")
+                    f"The file is larger than the limit of {self.max_bytes} bytes.", field="file")
                 return
-            if len(self.sniff) < SNIFF_BYTES:
-                self.sniff += chunk[: SNIFF_BYTES - len(self.sniff)]
-            self.file_buffer += chunk
+            if len(part.sniff) < SNIFF_BYTES:
+                part.sniff += chunk[: SNIFF_BYTES - len(part.sniff)]
+            part.buffer += chunk
         elif self.current is not None:
             self.field_buffer += chunk
             if len(self.field_buffer) > MAX_FIELD_BYTES:
                 self.error = PayloadTooLarge("A form field is too large.", field=self.current)
 
     def on_part_end(self) -> None:
-        if self.current not in (None, "file"):
+        if isinstance(self.current, _Part):
+            self.current.ended = True
+        elif self.current is not None:
             self.fields[self.current] = self.field_buffer.decode("utf-8", "replace")
         self.current = None
 
 
-async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> ReceivedFile:
-    """Read a ``multipart/form-data`` body with one part named ``file`` into a new blob.
+async def _pump(store: BlobStore, receiver: _Receiver) -> None:
+    """Move buffered bytes into the parts' encrypted writers; commit the parts that ended."""
+    for part in receiver.files:
+        if part.info is not None:
+            continue
+        if part.ended or len(part.buffer) >= FLUSH_BYTES:
+            if part.writer is None:
+                part.writer = await anyio.to_thread.run_sync(store.open_writer)
+            if part.buffer:
+                data = bytes(part.buffer)
+                part.buffer.clear()
+                await anyio.to_thread.run_sync(part.writer.write, data)
+            if part.ended:
+                part.info = await anyio.to_thread.run_sync(part.writer.commit)
+                part.writer = None
 
-    The blob is committed (fsynced, renamed into place) before this returns; the caller makes
-    it visible with a database row, or deletes it. On any error the temporary file is removed."""
+
+async def _discard(store: BlobStore, parts: list[_Part]) -> None:
+    with anyio.CancelScope(shield=True):
+        for part in parts:
+            if part.writer is not None:
+                await anyio.to_thread.run_sync(part.writer.abort)
+            if part.info is not None:
+                await anyio.to_thread.run_sync(store.delete, part.info.blob_id)
+
+
+async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
+                        max_files: int = 1) -> list[ReceivedFile]:
+    """Every non-empty ``file`` part of a ``multipart/form-data`` body, each now a committed
+    (fsynced, renamed into place) blob that the caller makes visible with a database row, or
+    deletes (:func:`delete_blobs`). On any error every blob and temp file of it is removed."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
         raise UnsupportedMediaType("Upload the file as multipart/form-data with a part 'file'.")
@@ -145,10 +187,10 @@ async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> Re
     if not boundary:
         raise BadRequest("The multipart body has no boundary.", code="bad_multipart")
     declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
-        raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.")
-
-    receiver = _Receiver(store, max_bytes)
+    if max_files == 1 and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
+        raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.",
+                              field="file")
+    receiver = _Receiver(max_bytes, max_files)
     parser = MultipartParser(boundary, callbacks={
         "on_part_begin": receiver.on_part_begin,
         "on_header_field": receiver.on_header_field,
@@ -160,7 +202,6 @@ async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> Re
     })
     if isinstance(store, LocalBlobStore):
         await anyio.to_thread.run_sync(refresh_key_ring, store)
-    writer: BlobWriter = await anyio.to_thread.run_sync(store.open_writer)
     try:
         async for chunk in request.stream():
             try:
@@ -170,32 +211,36 @@ async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> Re
                                  code="bad_multipart") from exc
             if receiver.error is not None:
                 raise receiver.error
-            if len(receiver.file_buffer) >= FLUSH_BYTES:
-                await _flush(receiver, writer)
+            await _pump(store, receiver)
         parser.finalize()
         if receiver.error is not None:
             raise receiver.error
-        if not receiver.file_seen:
-            raise BadRequest("The upload has no part named 'file'.", field="file")
-        await _flush(receiver, writer)
-        info: BlobInfo = await anyio.to_thread.run_sync(writer.commit)
+        await _pump(store, receiver)
+        if not receiver.files:
+            raise BadRequest("The upload has no part named 'file'.", field="file",
+                             code="no_file")
     except ClientDisconnect:
-        await anyio.to_thread.run_sync(writer.abort)
+        await _discard(store, receiver.files)
         raise BadRequest("The upload was interrupted.", code="upload_interrupted") from None
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(writer.abort)
+        await _discard(store, receiver.files)
         raise
-    # The type comes from the bytes; the client's claim is kept only as a hint.
-    mime = magic.from_buffer(bytes(receiver.sniff), mime=True) if receiver.sniff else ""
-    return ReceivedFile(blob=info, filename=receiver.filename,
-                        mime=mime or "application/octet-stream", client_mime=receiver.client_mime,
-                        fields=receiver.fields)
+    received = []
+    for part in receiver.files:
+        assert part.info is not None  # noqa: S101 - every part ended and was committed
+        # The type comes from the bytes; the client's claim is kept only as a hint.
+        mime = magic.from_buffer(bytes(part.sniff), mime=True) if part.sniff else ""
+        received.append(ReceivedFile(blob=part.info, filename=part.filename,
+                                     mime=mime or "application/octet-stream",
+                                     client_mime=part.client_mime, fields=receiver.fields))
+    return received
 
 
-async def _flush(receiver: _Receiver, writer: BlobWriter) -> None:
-    if not receiver.file_buffer:
-        return
-    data = bytes(receiver.file_buffer)
-    receiver.file_buffer.clear()
-    await anyio.to_thread.run_sync(writer.write, data)
+async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> ReceivedFile:
+    """Exactly one ``file`` part (the JSON API's upload endpoints)."""
+    return (await receive_files(request, store, max_bytes, max_files=1))[0]
+
+
+async def delete_blobs(store: BlobStore, received: list[ReceivedFile]) -> None:
+    for item in received:
+        await anyio.to_thread.run_sync(store.delete, item.blob.blob_id)
