@@ -79,6 +79,8 @@
         if (count) count.textContent = "(" + adopted.dataset.total + ")";
         if (status) status.textContent = panel.dataset.textUpdated || "";
         panel.dataset.refreshed = String(Number(panel.dataset.refreshed || "0") + 1);
+        // The note editor re-reads the anchors of inline comments (web/editor/src/anchors.js).
+        document.dispatchEvent(new CustomEvent("plein:discussion-refreshed"));
       })
       .catch(function () { /* the next notice or reconnect tries again */ })
       .then(function () {

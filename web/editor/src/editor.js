@@ -10,6 +10,7 @@ import CollaborationCaret from '@tiptap/extension-collaboration-caret'
 import { TableKit } from '@tiptap/extension-table'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
+import { CommentAnchors, wireComments } from './anchors.js'
 
 const PALETTE_SIZE = 8
 
@@ -146,7 +147,8 @@ export function mountEditor (root) {
       StarterKit.configure({ undoRedo: false, link: { openOnClick: false, protocols: ['mailto'], autolink: true } }),
       TableKit.configure({ table: { resizable: false } }),
       Collaboration.configure({ document: ydoc, field: 'default' }),
-      CollaborationCaret.configure({ provider, user, render: renderCaret, selectionRender: renderSelection })
+      CollaborationCaret.configure({ provider, user, render: renderCaret, selectionRender: renderSelection }),
+      CommentAnchors
     ],
     editorProps: {
       attributes: {
@@ -176,6 +178,7 @@ export function mountEditor (root) {
   showState(root, 'connecting')
   showPresence(root, provider)
   if (!readOnly) wireToolbar(root, editor)
+  wireComments(root, editor, provider)
 
   // Exposed for the browser tests and for debugging from the console.
   root.plein = { editor, provider, ydoc }
