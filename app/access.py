@@ -19,7 +19,7 @@ a fixed number of queries). Rules, in short:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
@@ -235,23 +235,8 @@ class Access:
         return self._tree(folder.group_id).in_trash(folder.id)
 
     def can_folder(self, action: Action, folder: Folder) -> bool:
-        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
-            # People who could edit where the item was may see it in the trash and bring it back.
-            role = self.folder_role(folder, include_trashed=True)
-            return role is not None and role >= FolderRole.EDIT
-        if action is Action.TRASH_PURGE:
-            return self.folder_role(folder, include_trashed=True) is FolderRole.MANAGE
-        role = self.folder_role(folder)
-        if role is None:
-            return False
-        needed = {
-            Action.FOLDER_READ: FolderRole.VIEW,
-            Action.FOLDER_WRITE: FolderRole.EDIT,
-            Action.FOLDER_MANAGE: FolderRole.MANAGE,
-        }.get(action)
-        if needed is None:
-            raise ValueError(f"{action} is not a folder action")
-        return role >= needed
+        return _allowed(action, _FOLDER_NEEDS,
+                        lambda trashed: self.folder_role(folder, include_trashed=trashed))
 
     def require_folder(self, action: Action, folder: Folder | None) -> Folder:
         """Raise :class:`NotFound` unless readable (no existence oracle), then
@@ -299,22 +284,8 @@ class Access:
         return tree.member_role(doc.folder_id, group_role)
 
     def can_document(self, action: Action, doc: Document) -> bool:
-        if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
-            role = self.document_role(doc, include_trashed=True)
-            return role is not None and role >= FolderRole.EDIT
-        if action is Action.TRASH_PURGE:
-            return self.document_role(doc, include_trashed=True) is FolderRole.MANAGE
-        role = self.document_role(doc)
-        if role is None:
-            return False
-        needed = {
-            Action.DOCUMENT_READ: FolderRole.VIEW,
-            Action.DOCUMENT_WRITE: FolderRole.EDIT,
-            Action.DOCUMENT_MANAGE: FolderRole.MANAGE,
-        }.get(action)
-        if needed is None:
-            raise ValueError(f"{action} is not a document action")
-        return role >= needed
+        return _allowed(action, _DOCUMENT_NEEDS,
+                        lambda trashed: self.document_role(doc, include_trashed=trashed))
 
     def require_document(self, action: Action, doc: Document | None) -> Document:
         """Like :meth:`require_folder`: 404 unless readable (or, for trash actions, visible in
@@ -371,3 +342,26 @@ class Access:
 
     def effective_access(self, folder: Folder) -> str:
         return "closed" if self.closed_ancestor_ids(folder) else "open"
+
+
+_FOLDER_NEEDS = {Action.FOLDER_READ: FolderRole.VIEW, Action.FOLDER_WRITE: FolderRole.EDIT,
+                 Action.FOLDER_MANAGE: FolderRole.MANAGE}
+_DOCUMENT_NEEDS = {Action.DOCUMENT_READ: FolderRole.VIEW, Action.DOCUMENT_WRITE: FolderRole.EDIT,
+                   Action.DOCUMENT_MANAGE: FolderRole.MANAGE}
+
+
+def _allowed(action: Action, needs: dict[Action, FolderRole],
+             role_of: Callable[[bool], FolderRole | None]) -> bool:
+    """The one rule for folders and documents. ``role_of(include_trashed)`` is the caller's
+    effective role; people who could edit where an item was may see it in the trash and bring
+    it back, managers may purge it."""
+    if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
+        role = role_of(True)
+        return role is not None and role >= FolderRole.EDIT
+    if action is Action.TRASH_PURGE:
+        return role_of(True) is FolderRole.MANAGE
+    needed = needs.get(action)
+    if needed is None:
+        raise ValueError(f"{action} does not apply here")
+    role = role_of(False)
+    return role is not None and role >= needed

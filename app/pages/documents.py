@@ -183,24 +183,20 @@ def delete_version(p: PageCtx, doc_id: str, n: int) -> PageResult:
 
 
 def restore_from_trash(p: PageCtx, doc_id: str) -> PageResult:
-    from app.pages.folders import trash_page_result
+    from app.pages.folders import trash_action
 
     doc = documents.get_document(p.db, p.access, doc_id, Action.TRASH_RESTORE)
-    result = attempt(p, lambda: documents.restore_document(p.access, doc))
-    if isinstance(result, FormError):
-        return trash_page_result(p, p.db.get_one(Group, doc.group_id), result)
-    return Redirect(f"/documents/{doc.id}")
+    return trash_action(p, doc.group_id, lambda: documents.restore_document(p.access, doc),
+                        f"/documents/{doc.id}")
 
 
 def purge(p: PageCtx, doc_id: str) -> PageResult:
-    from app.pages.folders import trash_page_result
+    from app.pages.folders import trash_action
 
     doc = documents.get_document(p.db, p.access, doc_id, Action.TRASH_PURGE)
-    group = p.db.get_one(Group, doc.group_id)
-    result = attempt(p, lambda: documents.purge_document(p.db, p.access, doc))
-    if isinstance(result, FormError):
-        return trash_page_result(p, group, result)
-    return Redirect(f"/groups/{group.id}/trash")
+    return trash_action(p, doc.group_id,
+                        lambda: documents.purge_document(p.db, p.access, doc),
+                        f"/groups/{doc.group_id}/trash")
 
 
 def routes() -> list[BaseRoute]:

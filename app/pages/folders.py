@@ -3,6 +3,7 @@ trash, access settings) and the group's trash (folders and documents)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from starlette.routing import BaseRoute
@@ -140,21 +141,28 @@ def trash_page(p: PageCtx, gid: str) -> PageResult:
     return trash_page_result(p, groups.get_group(p.db, p.access, gid, Action.TRASH_VIEW))
 
 
+def trash_action(p: PageCtx, group_id: str, act: Callable[[], object], done: str
+                 ) -> PageResult:
+    """Restore or purge from the trash page: on refusal show the trash page with the message,
+    else go to ``done``."""
+    result = attempt(p, act)
+    if isinstance(result, FormError):
+        return trash_page_result(p, p.db.get_one(Group, group_id), result)
+    return Redirect(done)
+
+
 def restore_folder(p: PageCtx, fid: str) -> PageResult:
     folder = folders.get_folder(p.db, p.access, fid, Action.TRASH_RESTORE)
-    result = attempt(p, lambda: folders.restore_folder(p.db, p.access, folder))
-    if isinstance(result, FormError):
-        return trash_page_result(p, p.db.get_one(Group, folder.group_id), result)
-    return Redirect(f"/folders/{folder.id}")
+    return trash_action(p, folder.group_id,
+                        lambda: folders.restore_folder(p.db, p.access, folder),
+                        f"/folders/{folder.id}")
 
 
 def purge_folder(p: PageCtx, fid: str) -> PageResult:
     folder = folders.get_folder(p.db, p.access, fid, Action.TRASH_PURGE)
-    group = p.db.get_one(Group, folder.group_id)
-    result = attempt(p, lambda: folders.purge_folder(p.db, p.access, folder))
-    if isinstance(result, FormError):
-        return trash_page_result(p, group, result)
-    return Redirect(f"/groups/{group.id}/trash")
+    return trash_action(p, folder.group_id,
+                        lambda: folders.purge_folder(p.db, p.access, folder),
+                        f"/groups/{folder.group_id}/trash")
 
 
 def routes() -> list[BaseRoute]:

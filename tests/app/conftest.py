@@ -28,3 +28,27 @@ def cast(server: LiveServer) -> Iterator[Callable[[str], Client]]:
     yield get
     for client in clients.values():
         client.close()
+
+
+# The people of CONVENTIONS.md: alice owns, bob edits (admin), carol reads, dave is outside.
+Cast = Callable[[str], Client]
+
+
+@pytest.fixture
+def alice(cast: Cast) -> Client:
+    return cast("Alice")
+
+
+@pytest.fixture
+def bob(cast: Cast) -> Client:
+    return cast("Bob")
+
+
+@pytest.fixture
+def carol(cast: Cast) -> Client:
+    return cast("Carol")
+
+
+@pytest.fixture
+def dave(cast: Cast) -> Client:
+    return cast("Dave")

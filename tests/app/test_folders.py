@@ -31,26 +31,6 @@ Cast = Callable[[str], Client]
 
 
 @pytest.fixture
-def alice(cast: Cast) -> Client:
-    return cast("Alice")
-
-
-@pytest.fixture
-def bob(cast: Cast) -> Client:
-    return cast("Bob")
-
-
-@pytest.fixture
-def carol(cast: Cast) -> Client:
-    return cast("Carol")
-
-
-@pytest.fixture
-def dave(cast: Cast) -> Client:
-    return cast("Dave")
-
-
-@pytest.fixture
 def group(alice: Client, bob: Client, carol: Client) -> dict[str, Any]:
     """A fresh closed group: Alice owns, Bob is admin, Carol is a member."""
     made = make_group(alice, unique("team"))

@@ -25,26 +25,6 @@ from tests.live import Client, LiveServer, unique
 Cast = Callable[[str], Client]
 
 
-@pytest.fixture
-def alice(cast: Cast) -> Client:
-    return cast("Alice")
-
-
-@pytest.fixture
-def bob(cast: Cast) -> Client:
-    return cast("Bob")
-
-
-@pytest.fixture
-def carol(cast: Cast) -> Client:
-    return cast("Carol")
-
-
-@pytest.fixture
-def dave(cast: Cast) -> Client:
-    return cast("Dave")
-
-
 def members_of(client: Client, gid: str) -> dict[str, dict[str, Any]]:
     data = expect(client.get(f"{API}/groups/{gid}/members"), 200)
     return {m["user_id"]: m for m in data["members"]}

@@ -253,11 +253,16 @@ def test_folder_forms_access_rename_trash_restore(server: LiveServer,
     renamed = submit(alice.http, page, f"{page}/rename", {"name": "Buiten (oud)"})
     assert renamed.status_code == 303
     assert "Buiten (oud)" in text_of(alice.get(page))
+    assert submit(alice.http, f"/folders/{inner}", f"/folders/{inner}/trash").status_code == 303
     trashed = submit(alice.http, page, f"{page}/trash")
     assert trashed.status_code == 303 and trashed.headers["location"] == f"/folders/{root}"
     assert alice.get(page).status_code == 404
     trash = f"/groups/{group['id']}/trash"
     assert "Buiten (oud)" in text_of(alice.get(trash))
+    # Restoring the inner folder while its parent is in the trash is refused on the trash page.
+    blocked = submit(alice.http, trash, f"/folders/{inner}/restore")
+    assert blocked.status_code == 409
+    assert "Zet eerst de map terug waarin deze map stond." in text_of(blocked)
     restored = submit(alice.http, trash, f"/folders/{outer}/restore")
     assert restored.status_code == 303
     assert alice.get(page).status_code == 200
