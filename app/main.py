@@ -6,7 +6,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 import anyio
 from starlette.applications import Starlette
@@ -25,11 +24,12 @@ from app.http.services import Services
 from app.live import LiveSync
 from app.services.passwords import Passwords
 from app.settings import Settings
+from app.web_assets import web_dir
 from indexer import SearchIndex
 from storage import LocalBlobStore
 from sync import FileDocumentStore, RoomManager
 
-WEB_DIR = Path(__file__).resolve().parent.parent / "web"
+WEB_DIR = web_dir()
 log = logging.getLogger("plein")
 
 

@@ -20,9 +20,10 @@ from app.errors import HTTPError
 from app.http.context import ANON_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_for
 from app.models import User
 from app.services import accounts
+from app.web_assets import web_dir
 
 LANGUAGES = ("nl", "en")
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "web" / "templates"
+TEMPLATES_DIR = web_dir() / "templates"
 LOCALE_DIR = Path(__file__).resolve().parents[1] / "locale"
 
 
