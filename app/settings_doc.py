@@ -57,8 +57,9 @@ Inviting an address without an account mails it an invitation link (valid
 invitation: the link proves that its holder reads mail at the invited address (and, if the
 account has that address, the address counts as verified). Registering with an invited address
 claims nothing; verifying it does. Without mail no address can be proven: an invitation then
-waits until a manager adds the person's account by hand (adding an existing account is always
-immediate: the manager chose that account).
+waits until a manager adds the person's account by hand. Adding an existing account is
+immediate (the manager chose that account) unless verification is required and the account's
+address is not proven yet: then it is invited like a newcomer.
 """
 
 

@@ -112,7 +112,8 @@ def add_member(p: PageCtx, gid: str) -> PageResult:
 
     def add() -> None:
         body = validate(MemberAdd, values)
-        added = groups.add_member(p.db, p.access, group, email=body.email, role=body.role)
+        added = groups.add_member(p.db, p.access, group, email=body.email, role=body.role,
+                                  invite_unproven=p.settings.email_verification_required)
         if isinstance(added, Invitation):
             p.ctx.outbox.extend(account_links.invitation_mails(p.db, p.settings, added, group,
                                                                p.ctx.require_user()))

@@ -328,6 +328,39 @@ def test_a_newcomer_who_proves_the_invited_address_is_a_member(
         newcomer.close()
 
 
+def test_adding_an_account_with_an_unproven_address_invites_it(
+        live: LiveServer, sink: MailSink, alice: Client) -> None:
+    """The manager types the address; an unproven account there may be a squatter's, so it
+    gets the invitation link like a newcomer. A proven one is added at once (as before)."""
+    group = make_group(alice, unique("Gemengd"))
+    members = f"{API}/groups/{group['id']}/members"
+    squatted = address("bezet")
+    expect(post_registration(live, squatted, "Kraker", "the squatter's password"), 202)
+    invited = expect(alice.post(members, json={"email": squatted}), 201)
+    assert invited["state"] == "invited"
+    token = token_in(sink.wait_for(squatted, INVITE), "/invite")
+    proven = verified_person(live, sink, "Bewezen")
+    try:
+        added = expect(alice.post(members, json={"email": email_of(proven)}), 201)
+        assert added["state"] == "member"
+        # The mailbox's reader takes the account back and so the invitation too.
+        expect(anonymous_post(live, "/password-reset", {"email": squatted}), 202)
+        reset = token_in(sink.wait_for(squatted, RESET), "/reset-password")
+        expect(anonymous_post(live, "/password-reset/confirm",
+                              {"token": reset, "password": "the owner's password"}), 204)
+        owner = live.client()
+        try:
+            assert owner.sign_in(squatted, "the owner's password").status_code == 200
+            assert expect(owner.get(f"{API}/groups/{group['id']}"), 200)["my_state"] == "member"
+            # The link went with the invitation it was for.
+            expect_error(owner.post(f"{API}/invitations/accept", json={"token": token}), 400,
+                         "token_invalid")
+        finally:
+            owner.close()
+    finally:
+        proven.close()
+
+
 def test_an_expired_or_withdrawn_invitation_link_is_refused(
         live: LiveServer, sink: MailSink, alice: Client) -> None:
     group = make_group(alice, unique("Verlopen"))
