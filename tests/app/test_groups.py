@@ -324,9 +324,9 @@ def test_registering_with_an_invited_address_claims_nothing(server: LiveServer, 
     newcomer = server.client()
     try:
         newcomer.sign_up("Nieuw", email=address.lower())
-        assert newcomer.user is not None and newcomer.user["email_verified"] is False
         seen = expect(newcomer.get(f"{API}/groups/{gid}"), 200)
         assert seen["my_state"] is None
+        assert newcomer.user is not None and newcomer.user["email_verified"] is False
         expect_error(newcomer.get(f"{API}/folders/{group['root_folder_id']}"), 404)
         # Asking to join does not claim it either: the request waits for approval.
         assert expect(newcomer.post(f"{API}/groups/{gid}/join"), 200)["state"] == "requested"
