@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import threading
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
@@ -182,6 +183,26 @@ def reset_password_user(db: Session, secret: str) -> User:
     if user is None or not user.is_active or user.email != row.email:
         raise TokenInvalid()
     return user
+
+
+# "Someone tried to register" mails: at most one per account per interval, or registering an
+# address over and over would flood its owner. Kept in memory (no token to store): a restart
+# forgets it, which costs at most one more mail.
+TAKEN_MAIL_INTERVAL = timedelta(minutes=10)
+_taken_mail_sent: dict[str, datetime] = {}
+_taken_mail_lock = threading.Lock()
+
+
+def address_taken_mails(settings: Settings, user: User) -> list[Mail]:
+    now = utcnow()
+    with _taken_mail_lock:
+        last = _taken_mail_sent.get(user.id)
+        if last is not None and now - last < TAKEN_MAIL_INTERVAL:
+            return []
+        if len(_taken_mail_sent) > 10_000:
+            _taken_mail_sent.clear()
+        _taken_mail_sent[user.id] = now
+    return [address_taken_mail(settings, user)]
 
 
 def address_taken_mail(settings: Settings, user: User) -> Mail:

@@ -68,7 +68,7 @@ def register(
         if not verifying:
             raise Conflict("An account with this e-mail address exists.", code="email_taken",
                            field="email")
-        mails = [account_links.address_taken_mail(settings, existing)] if existing.is_active \
+        mails = account_links.address_taken_mails(settings, existing) if existing.is_active \
             else []
         return Registration(None, mails)
     proven = first or by_operator
