@@ -55,9 +55,11 @@ def cmd_createuser(args: argparse.Namespace) -> int:
     db = prepare(settings).db
     # An operator may always create accounts, whatever the registration setting says.
     with db.write() as session:
+        # Made by the operator: the address counts as verified.
         user = accounts.register(session, settings.replace(open_registration=True),
                                  Passwords(settings), email=args.email, name=args.name,
-                                 password=password)
+                                 password=password, by_operator=True).user
+        assert user is not None  # noqa: S101 - by_operator refuses a taken address
         if args.admin:
             user.is_site_admin = True
         user_id = user.id

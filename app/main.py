@@ -22,6 +22,7 @@ from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.services import Services
 from app.live import LiveSync
+from app.services.mail_queue import MailQueue
 from app.services.passwords import Passwords
 from app.settings import Settings
 from app.web_assets import web_dir
@@ -46,7 +47,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         secret=prepared.secret, key_ring=prepared.key_ring,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
                         live=live,
-                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring))
+                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring),
+                        mail_queue=MailQueue(settings))
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)
     access_changes.subscribe(live.on_access_change)

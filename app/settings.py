@@ -166,6 +166,30 @@ class Settings:
         metadata={"doc": "How often immediate notification e-mail and due daily digests are sent."},
     )
 
+    require_email_verification: str = field(
+        default="auto",
+        metadata={
+            "doc": "Whether a new account must prove its e-mail address (by a link sent to it) "
+            "before it can sign in: auto (when SMTP_URL is set), on or off. The first account "
+            "and accounts made with `plein createuser` count as verified."
+        },
+    )
+    email_verification_hours: int = field(
+        default=48, metadata={"doc": "Hours an e-mail verification link stays valid."}
+    )
+    password_reset_minutes: int = field(
+        default=60, metadata={"doc": "Minutes a password reset link stays valid."}
+    )
+    invitation_days: int = field(
+        default=14, metadata={"doc": "Days an invitation link sent by e-mail stays valid."}
+    )
+
+    @property
+    def email_verification_required(self) -> bool:
+        if self.require_email_verification == "auto":
+            return bool(self.smtp_url)
+        return self.require_email_verification == "on"
+
     @property
     def resolved_key_file(self) -> Path:
         return self.key_file or self.data_dir / "keys.json"
@@ -230,11 +254,19 @@ class Settings:
             "maintenance_interval_seconds",
             "comment_max_chars",
             "mail_interval_seconds",
+            "email_verification_hours",
+            "password_reset_minutes",
+            "invitation_days",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
         if self.comments_per_minute < 0:
             raise ConfigurationError("PLEIN_COMMENTS_PER_MINUTE must not be negative")
+        if self.require_email_verification not in ("auto", "on", "off"):
+            raise ConfigurationError("PLEIN_REQUIRE_EMAIL_VERIFICATION must be auto, on or off")
+        if self.require_email_verification == "on" and not self.smtp_url:
+            # Nobody could ever prove an address: every new account would be locked out.
+            raise ConfigurationError("PLEIN_REQUIRE_EMAIL_VERIFICATION=on needs PLEIN_SMTP_URL")
         if self.smtp_url and self.smtp_url.split("://", 1)[0] not in SMTP_SCHEMES:
             raise ConfigurationError(
                 "PLEIN_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://"

@@ -19,6 +19,7 @@ from app.errors import CSRFFailed, HTTPError, NotSignedIn
 from app.http.services import Services
 from app.models import ApiToken, User
 from app.services import accounts
+from app.services.mail import Mail
 
 SESSION_COOKIE = "plein_session"
 ANON_COOKIE = "plein_anon"
@@ -52,6 +53,8 @@ class Ctx:
     # Bookkeeping written after the request in its own short transaction (see in_transaction).
     touch_session: bool = False
     touch_token: bool = False
+    # Mail to send once the transaction committed (account links: never stored in clear).
+    outbox: list[Mail] = field(default_factory=list)
 
     @property
     def settings(self) -> Any:
@@ -164,6 +167,7 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
             with session.begin():
                 ctx = Ctx(conn=conn, services=services, db=session, access=Access(session, None))
                 result = fn(ctx)
+            services.mail_queue.submit(ctx.outbox)
             if ctx.deferred_error is not None:
                 raise ctx.deferred_error
             _record_use(services, ctx)

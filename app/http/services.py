@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.db import Database
+from app.services.mail_queue import MailQueue
 from app.services.passwords import Passwords
 from app.settings import Settings
 
@@ -25,3 +26,4 @@ class Services:
     blob_store: LocalBlobStore
     live: LiveSync
     search_index: SearchIndex
+    mail_queue: MailQueue

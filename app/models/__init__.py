@@ -1,6 +1,6 @@
 """SQLAlchemy 2.0 models, one module per area. Import from here."""
 
-from app.models.accounts import ApiToken, LoginFailure, User, WebSession
+from app.models.accounts import AccountToken, ApiToken, LoginFailure, User, WebSession
 from app.models.activity import Activity, Follow, Notification, NotificationSettings
 from app.models.base import Base, new_id, utcnow
 from app.models.discussions import Comment
@@ -10,6 +10,7 @@ from app.models.groups import Group, Invitation, Membership
 from app.models.search import IndexTask
 
 __all__ = [
+    "AccountToken",
     "Activity",
     "ApiToken",
     "Base",

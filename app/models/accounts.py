@@ -25,6 +25,10 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     # When the person last marked their groups' activity seen (the dashboard's "new" markers).
     activity_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # When the person proved they receive mail at ``email`` (a link sent there, a password
+    # reset, an invitation link); NULL = unproven. Only a proven address may claim what was
+    # meant for it (invitations).
+    email_verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class WebSession(Base):
@@ -65,3 +69,28 @@ class LoginFailure(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     last_failure_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+ACCOUNT_TOKEN_PURPOSES = ("verify_email", "reset_password", "invitation")
+
+
+class AccountToken(Base):
+    """A single-use secret sent by e-mail (verify an address, reset a password, accept an
+    invitation). Only its SHA-256 is stored (the secret is 256 random bits); using it deletes
+    the row, and it is refused after ``expires_at``."""
+
+    __tablename__ = "account_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    purpose: Mapped[str] = mapped_column(String(20))
+    # The address the link was sent to: the only address it proves.
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    user_id: Mapped[str | None] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    invitation_id: Mapped[str | None] = mapped_column(
+        ForeignKey("invitations.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)

@@ -1,16 +1,23 @@
-"""Sign up, sign in, sign out."""
+"""Sign up, sign in, sign out; the pages behind the links sent by e-mail (verify an address,
+reset a password, accept an invitation).
+
+A link's page shows a form and only the form's POST uses the token: mail scanners and link
+previews fetch links (GET), and must not use up a single-use link or act for the person."""
 
 from __future__ import annotations
+
+from urllib.parse import quote
 
 from pydantic import ValidationError
 from starlette.routing import BaseRoute
 
-from app.errors import HTTPError, RateLimited
+from app.errors import Forbidden, HTTPError, RateLimited
 from app.pages.forms import invalid, refused
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.pages.home import safe_next
-from app.schemas.accounts import UserCreate
-from app.services import accounts
+from app.schemas.accounts import PasswordResetConfirm, UserCreate
+from app.services import account_links, accounts
+from app.services.account_links import TokenInvalid
 
 
 def login(p: PageCtx) -> PageResult:
@@ -30,28 +37,39 @@ def login(p: PageCtx) -> PageResult:
     if user is None:
         return Page("login.html", {"next": next_url, "email": email, "error_key": "invalid"},
                     status=401)
+    try:
+        accounts.require_verified(p.settings, user)
+    except Forbidden:
+        return Page("login.html", {"next": next_url, "email": email,
+                                   "error_key": "unverified"}, status=403)
     p.ctx.sign_in(user)
     return Redirect(next_url)
 
 
 def register(p: PageCtx) -> PageResult:
+    next_url = safe_next(p.form.get("next") or p.ctx.conn.query_params.get("next"))
     if p.method == "GET":
-        return Page("register.html", {"values": {}})
+        return Page("register.html", {"values": {}, "next": next_url})
     values = {k: p.form.get(k, "") for k in ("email", "name", "password")}
     try:
         body = UserCreate.model_validate(values)
-        user = accounts.register(p.db, p.settings, p.services.passwords, email=body.email,
+        done = accounts.register(p.db, p.settings, p.services.passwords, email=body.email,
                                  name=body.name, password=body.password)
     except ValidationError as exc:
         err = invalid(p.language, exc)
         return Page("register.html", {"values": values, "error": err.message,
-                                      "field": err.field}, status=400)
+                                      "field": err.field, "next": next_url}, status=400)
     except HTTPError as exc:
         err = refused(p.language, exc)
         return Page("register.html", {"values": values, "error": err.message,
-                                      "field": err.field}, status=err.status)
-    p.ctx.sign_in(user)
-    return Redirect("/")
+                                      "field": err.field, "next": next_url}, status=err.status)
+    p.ctx.outbox.extend(done.mails)
+    if done.user is None or done.user.email_verified_at is None \
+            and p.settings.email_verification_required:
+        # The same page for a new and a taken address (see accounts.register).
+        return Page("check_email.html", {"kind": "verify", "email": body.email})
+    p.ctx.sign_in(done.user)
+    return Redirect(next_url)
 
 
 def logout(p: PageCtx) -> PageResult:
@@ -59,9 +77,82 @@ def logout(p: PageCtx) -> PageResult:
     return Redirect("/login")
 
 
+def _token(p: PageCtx) -> str:
+    return (p.form.get("token") or p.ctx.conn.query_params.get("token") or "")[:200]
+
+
+def verify_email(p: PageCtx) -> PageResult:
+    token = _token(p)
+    if p.method == "GET":
+        return Page("verify_email.html", {"token": token, "state": "form"})
+    try:
+        account_links.verify_email(p.db, token)
+    except TokenInvalid:
+        return Page("verify_email.html", {"token": "", "state": "invalid"}, status=400)
+    return Page("verify_email.html", {"token": "", "state": "done"})
+
+
+def resend_verification(p: PageCtx) -> PageResult:
+    email = accounts.normalize_email(p.form.get("email", ""))[:254]
+    p.ctx.outbox.extend(account_links.resend_verification(p.db, p.settings, email))
+    return Page("check_email.html", {"kind": "verify", "email": email})
+
+
+def forgot_password(p: PageCtx) -> PageResult:
+    if p.method == "GET":
+        return Page("forgot_password.html", {"email": ""})
+    email = accounts.normalize_email(p.form.get("email", ""))[:254]
+    p.ctx.outbox.extend(account_links.request_password_reset(p.db, p.settings, email))
+    # The same answer whether or not the address has an account.
+    return Page("check_email.html", {"kind": "reset", "email": email})
+
+
+def reset_password(p: PageCtx) -> PageResult:
+    token = _token(p)
+    if p.method == "GET":
+        return Page("reset_password.html", {"token": token})
+    try:
+        body = PasswordResetConfirm.model_validate({"token": token,
+                                                    "password": p.form.get("password", "")})
+        user = accounts.reset_password(p.db, p.services.passwords, body.token, body.password)
+    except ValidationError as exc:
+        err = invalid(p.language, exc)
+        return Page("reset_password.html", {"token": token, "error": err.message}, status=400)
+    except TokenInvalid as exc:
+        return Page("reset_password.html", {"token": "", "invalid": True,
+                                            "error": refused(p.language, exc).message},
+                    status=400)
+    if p.user is not None and p.user.id == user.id:
+        p.ctx.sign_out()
+    return Page("login.html", {"next": "/", "email": user.email, "notice_key": "password_set"})
+
+
+def invite(p: PageCtx) -> PageResult:
+    token = _token(p)
+    here = f"/invite?token={quote(token)}"
+    if p.method == "GET" or p.user is None:
+        try:
+            _invitation, group = account_links.find_invitation(p.db, token)
+        except TokenInvalid:
+            return Page("invite.html", {"invalid": True}, status=400)
+        return Page("invite.html", {"token": token, "group": group, "here": quote(here)})
+    try:
+        membership = account_links.accept_invitation(p.db, p.user, token)
+    except TokenInvalid:
+        return Page("invite.html", {"invalid": True}, status=400)
+    p.access.forget()
+    return Redirect(f"/groups/{membership.group_id}")
+
+
 def routes() -> list[BaseRoute]:
+    both = ("GET", "POST")
     return [
-        page("/login", login, methods=("GET", "POST"), auth=False),
-        page("/register", register, methods=("GET", "POST"), auth=False),
+        page("/login", login, methods=both, auth=False),
+        page("/register", register, methods=both, auth=False),
         page("/logout", logout, methods=("POST",), auth=False),
+        page("/verify-email", verify_email, methods=both, auth=False),
+        page("/verify-email/resend", resend_verification, methods=("POST",), auth=False),
+        page("/forgot-password", forgot_password, methods=both, auth=False),
+        page("/reset-password", reset_password, methods=both, auth=False),
+        page("/invite", invite, methods=both, auth=False),
     ]

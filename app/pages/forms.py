@@ -103,6 +103,7 @@ SERVICE_MESSAGES = (
     N_("A form field is too large."),
     N_("Upload the file as multipart/form-data with a part 'file'."),
     N_("The multipart body has no boundary."),
+    N_("This link is not valid (any more). Ask for a new one."),
 )
 
 

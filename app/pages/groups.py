@@ -8,11 +8,11 @@ from starlette.routing import BaseRoute
 
 from app.access import Action
 from app.errors import NotFound
-from app.models import Group
+from app.models import Group, Invitation
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.groups import GroupCreate, GroupUpdate, MemberAdd, MemberUpdate
-from app.services import documents, groups
+from app.services import account_links, documents, groups
 
 
 def new_group(p: PageCtx) -> PageResult:
@@ -112,7 +112,11 @@ def add_member(p: PageCtx, gid: str) -> PageResult:
 
     def add() -> None:
         body = validate(MemberAdd, values)
-        groups.add_member(p.db, p.access, group, email=body.email, role=body.role)
+        added = groups.add_member(p.db, p.access, group, email=body.email, role=body.role,
+                                  invite_unproven=p.settings.email_verification_required)
+        if isinstance(added, Invitation):
+            p.ctx.outbox.extend(account_links.invitation_mails(p.db, p.settings, added, group,
+                                                               p.ctx.require_user()))
 
     result = attempt(p, add)
     if isinstance(result, FormError):

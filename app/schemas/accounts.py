@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel, EmailStr, Field
 
 from app.models import ApiToken, User
 from app.schemas.common import Input, LongText, Name, OptionalLine, Password
@@ -45,12 +45,14 @@ class UserOut(BaseModel):
     bio: str
     organisation: str
     is_site_admin: bool
+    email_verified: bool
     created_at: datetime
 
     @classmethod
     def of(cls, user: User) -> UserOut:
         return cls(id=user.id, email=user.email, name=user.name, bio=user.bio,
                    organisation=user.organisation, is_site_admin=user.is_site_admin,
+                   email_verified=user.email_verified_at is not None,
                    created_at=user.created_at)
 
 
@@ -87,3 +89,35 @@ class TokenCreated(BaseModel):
     id: str
     name: str
     token: str
+
+
+class EmailLinkToken(Input):
+    """The secret from a link sent by e-mail (verification, invitation)."""
+
+    token: str = Field(min_length=1, max_length=200)
+
+
+class EmailAddress(Input):
+    email: str = Field(min_length=1, max_length=254)
+
+
+class PasswordResetConfirm(Input):
+    token: str = Field(min_length=1, max_length=200)
+    password: Password
+
+
+class Accepted(BaseModel):
+    """The same answer whatever happened (no account oracle): ``verification_sent`` after a
+    registration that needs a proven address, ``accepted`` for the e-mail forms."""
+
+    status: Literal["verification_sent", "accepted"]
+
+
+class Verified(BaseModel):
+    status: Literal["verified"] = "verified"
+
+
+class InvitationAccepted(BaseModel):
+    group_id: str
+    role: str
+    state: Literal["member"] = "member"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
@@ -12,13 +13,13 @@ from sqlalchemy.orm import Session
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
 from app.models import (
     ApiToken,
-    Invitation,
     LoginFailure,
-    Membership,
     User,
     WebSession,
     utcnow,
 )
+from app.services import account_links
+from app.services.mail import Mail
 from app.services.passwords import Passwords
 from app.settings import Settings
 
@@ -33,33 +34,69 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
+@dataclass
+class Registration:
+    """What registering did: the new account (``None`` when the address already had one and
+    the answer must not say so) and the mail to send after the commit."""
+
+    user: User | None
+    mails: list[Mail] = field(default_factory=list)
+
+
 def register(
-    db: Session, settings: Settings, passwords: Passwords, *, email: str, name: str, password: str
-) -> User:
+    db: Session, settings: Settings, passwords: Passwords, *, email: str, name: str, password: str,
+    by_operator: bool = False,
+) -> Registration:
     """Create an account. The very first account becomes site administrator and may always be
-    created, so a fresh install is usable even with registration closed."""
+    created, so a fresh install is usable even with registration closed.
+
+    Registration claims nothing: invitations go to a proven address only (account_links).
+    While e-mail verification is required, a taken address is answered like a fresh one (its
+    owner gets a mail instead), so registering tells nobody which addresses have accounts.
+    Without verification the new account is usable at once, so a taken address must be
+    refused (409) and that much is revealed."""
     email = normalize_email(email)
     first = db.scalar(select(func.count()).select_from(User)) == 0
     if not first and not settings.open_registration:
         raise Forbidden("Registration is closed; ask an administrator for an account.",
                         code="registration_closed")
-    if db.scalar(select(User.id).where(User.email == email)) is not None:
-        raise Conflict("An account with this e-mail address exists.", code="email_taken",
-                       field="email")
-    user = User(email=email, name=name.strip(), password_hash=passwords.hash(password),
-                is_site_admin=first)
+    # Hashed before the look-up: a taken address costs the same time as a fresh one.
+    password_hash = passwords.hash(password)
+    existing = db.scalar(select(User).where(User.email == email))
+    verifying = settings.email_verification_required and not by_operator
+    if existing is not None:
+        if not verifying:
+            raise Conflict("An account with this e-mail address exists.", code="email_taken",
+                           field="email")
+        mails = account_links.address_taken_mails(settings, existing) if existing.is_active \
+            else []
+        return Registration(None, mails)
+    proven = first or by_operator
+    user = User(email=email, name=name.strip(), password_hash=password_hash,
+                is_site_admin=first, email_verified_at=utcnow() if proven else None)
     db.add(user)
     db.flush()
-    _claim_invitations(db, user)
+    if verifying and not proven:
+        return Registration(user, [account_links.verification_mail(db, settings, user)])
+    return Registration(user)
+
+
+def require_verified(settings: Settings, user: User) -> None:
+    """Signing in needs a proven address while verification is required (the password was
+    right, so saying so reveals nothing to a stranger)."""
+    if settings.email_verification_required and user.email_verified_at is None:
+        raise Forbidden("Confirm your e-mail address first: open the link we sent you, or ask "
+                        "for a new one.", code="email_unverified")
+
+
+def reset_password(db: Session, passwords: Passwords, secret: str, new: str) -> User:
+    """Set a new password from a reset link: every session ends (whoever had the old
+    password is out) and the address counts as proven (the link was read there)."""
+    user = account_links.reset_password_user(db, secret)
+    user.password_hash = passwords.hash(new)
+    revoke_all_sessions(db, user.id)
+    account_links.mark_verified(db, user)
     return user
-
-
-def _claim_invitations(db: Session, user: User) -> None:
-    invitations = db.scalars(select(Invitation).where(Invitation.email == user.email)).all()
-    for invitation in invitations:
-        db.add(Membership(group_id=invitation.group_id, user_id=user.id, role=invitation.role,
-                          state="member"))
-        db.delete(invitation)
 
 
 # -- sign-in throttling --------------------------------------------------------------------

@@ -82,7 +82,8 @@ def join(db: Session, access: Access, group: Group) -> str:
     invitation = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
                                                     Invitation.email == user.email))
     role = "member"
-    if invitation is not None:
+    # Only a proven address claims an invitation: anyone can register with any address.
+    if invitation is not None and user.email_verified_at is not None:
         state, role = "member", invitation.role
         db.delete(invitation)
     db.add(Membership(group_id=group.id, user_id=user.id, role=role, state=state))
@@ -125,16 +126,22 @@ def _check_role_grant(access: Access, group: Group, role: str) -> None:
         raise Forbidden("Only an owner can make someone an owner.")
 
 
-def add_member(db: Session, access: Access, group: Group, *, email: str, role: str
-               ) -> Membership | Invitation:
-    """Add a person at once if they have an account (approving a pending request), else
-    invite the address: the invitation turns into a membership when they register."""
+def add_member(db: Session, access: Access, group: Group, *, email: str, role: str,
+               invite_unproven: bool = False) -> Membership | Invitation:
+    """Add a person at once if they have an account with a proven address (approving a
+    pending request), or any account when addresses need no proof (verification off, e.g. no
+    mail): the manager chose that account. Else invite the address: the invitation becomes a
+    membership only for whoever proves they read mail there (the link mailed to it, or
+    verifying that address), never merely by registering with it."""
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     _check_role_grant(access, group, role)
     _audit_operator(access, group, f"add {email} as {role}")
     email = normalize_email(email)
     user = db.scalar(select(User).where(User.email == email))
-    if user is None:
+    # An account whose address is unproven may be someone else's, registered with it: when
+    # addresses must be proven (``invite_unproven``), it gets the invitation link like a
+    # newcomer would (and cannot sign in before proving it anyway).
+    if user is None or (invite_unproven and user.email_verified_at is None):
         existing = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
                                                       Invitation.email == email))
         if existing is not None:

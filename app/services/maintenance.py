@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.db import Database
 from app.models import Blob, Document, DocumentVersion, Folder, utcnow
+from app.services import account_links
 from app.services.documents import drop_version, purge
 from app.settings import Settings
 from storage import KeyRing, LocalBlobStore, WrappedKey, collect_orphans, rewrap_all, verify_blob
@@ -231,6 +232,9 @@ def run_once(db: Database, settings: Settings, store: LocalBlobStore) -> None:
     purged = purge_expired_trash(db, settings)
     thinned = thin_versions(db) if settings.version_retention else 0
     orphans, temps = collect_garbage(db, store)
+    with db.write() as session:
+        # Expired e-mail links (verification, reset, invitation) are refused anyway.
+        account_links.purge_expired(session)
     if purged or thinned or orphans or temps:
         log.info("maintenance: purged %d, thinned %d versions, removed %d orphan blobs and %d "
                  "temp files", purged, thinned, orphans, temps)

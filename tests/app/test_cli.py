@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.live import REPO, running_server
+from tests.live import REPO, free_port, running_server
 
 
 def plein(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -42,6 +42,27 @@ def test_createuser_then_sign_in(tmp_path: Path) -> None:
         assert client.sign_in("op@example.nl", "a long enough password").status_code == 200
         assert client.user and client.user["is_site_admin"] is True
         client.close()
+
+
+def test_operator_made_accounts_count_as_verified(tmp_path: Path) -> None:
+    """With mail configured, new accounts must prove their address before signing in; an
+    account the operator makes does not (nor does a second one, which is not the first)."""
+    data = tmp_path / "data"
+    env = {"PLEIN_SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
+    for name in ("one", "two"):
+        result = plein("createuser", "--data-dir", str(data), "--email", f"{name}@example.nl",
+                       "--name", name, "--password", "a long enough password", env=env)
+        assert result.returncode == 0, result.stderr
+    again = plein("createuser", "--data-dir", str(data), "--email", "TWO@example.nl",
+                  "--name", "two", "--password", "a long enough password", env=env)
+    assert again.returncode != 0 and "Traceback" not in again.stderr
+    with running_server(data, env) as server:
+        for name in ("one", "two"):
+            client = server.client()
+            assert client.sign_in(f"{name}@example.nl", "a long enough password"
+                                  ).status_code == 200
+            assert client.user and client.user["email_verified"] is True
+            client.close()
 
 
 @pytest.mark.parametrize("password", ["short", ""])

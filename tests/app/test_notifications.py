@@ -263,7 +263,9 @@ def text_of(message: EmailMessage) -> str:
 
 
 def test_immediate_mail_is_sent_by_the_background_task(tmp_path: Path, sink: Sink) -> None:
+    # Accounts here need no proven address (test_account_mail.py covers that).
     env = {"PLEIN_SMTP_URL": sink.url, "PLEIN_MAIL_INTERVAL_SECONDS": "1",
+           "PLEIN_REQUIRE_EMAIL_VERIFICATION": "off",
            "PLEIN_MAIL_FROM": "Plein <plein@example.nl>"}
     with running_server(tmp_path / "data", env) as server:
         people = sign_up_all(server, ("alice", "bob", "carol"))
@@ -303,7 +305,8 @@ def test_immediate_mail_is_sent_by_the_background_task(tmp_path: Path, sink: Sin
 def test_daily_digest(tmp_path: Path, sink: Sink) -> None:
     data_dir = tmp_path / "data"
     # The server's own mail task runs hourly here, so only this test sends digests.
-    env = {"PLEIN_SMTP_URL": sink.url, "PLEIN_MAIL_INTERVAL_SECONDS": "3600"}
+    env = {"PLEIN_SMTP_URL": sink.url, "PLEIN_MAIL_INTERVAL_SECONDS": "3600",
+           "PLEIN_REQUIRE_EMAIL_VERIFICATION": "off"}
     with running_server(data_dir, env) as server:
         people = sign_up_all(server, ("alice", "bob", "carol"))
         try:
@@ -362,6 +365,7 @@ def test_unreachable_mail_server_gives_the_notifications_back(tmp_path: Path) ->
 
     data_dir = tmp_path / "data"
     with running_server(data_dir, {"PLEIN_MAIL_INTERVAL_SECONDS": "3600",
+                                   "PLEIN_REQUIRE_EMAIL_VERIFICATION": "off",
                                    "PLEIN_SMTP_URL": f"smtp://127.0.0.1:{free_port()}"}
                         ) as server:
         people = sign_up_all(server, ("alice", "bob"))

@@ -47,6 +47,9 @@ def test_flags_override_env(tmp_path: Path) -> None:
     ("PLEIN_DEFAULT_LANGUAGE", "fr"),
     ("PLEIN_ARGON2_MEMORY_KIB", "1024"),
     ("PLEIN_MAX_UPLOAD_BYTES", "0"),
+    ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "sometimes"),
+    ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "on"),  # without SMTP nobody could ever sign in
+    ("PLEIN_PASSWORD_RESET_MINUTES", "0"),
 ])
 def test_bad_values_are_clear_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError):
@@ -57,6 +60,14 @@ def test_secure_cookies_follow_https_base_url() -> None:
     assert Settings(base_url="https://plein.example.nl").cookies_secure
     assert not Settings().cookies_secure
     assert Settings(secure_cookies=True).cookies_secure
+
+
+def test_email_verification_is_required_when_mail_can_be_sent() -> None:
+    smtp = "smtp://127.0.0.1:2525"
+    assert not Settings().email_verification_required
+    assert Settings(smtp_url=smtp).email_verification_required
+    assert not Settings(smtp_url=smtp, require_email_verification="off").email_verification_required
+    assert Settings(smtp_url=smtp, require_email_verification="on").email_verification_required
 
 
 def test_configuration_doc_is_current() -> None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from app.errors import NotSignedIn
+from starlette.responses import JSONResponse
+
+from app.errors import Forbidden, NotSignedIn
 from app.http.context import Ctx
 from app.routes.api import router
 from app.schemas.accounts import (
+    Accepted,
+    EmailAddress,
+    EmailLinkToken,
+    InvitationAccepted,
     PasswordChange,
+    PasswordResetConfirm,
     ProfileUpdate,
     SessionCreate,
     SessionOut,
@@ -15,18 +22,27 @@ from app.schemas.accounts import (
     TokenOut,
     UserCreate,
     UserOut,
+    Verified,
 )
-from app.services import accounts
+from app.services import account_links, accounts
 
 TAG = "accounts"
 
 
-@router.route("POST", "/users", summary="Register an account (the first becomes site admin)",
-              tag=TAG, body=UserCreate, response=UserOut, status=201, auth=False)
-def create_user(ctx: Ctx, body: UserCreate) -> UserOut:
-    user = accounts.register(ctx.db, ctx.settings, ctx.services.passwords, email=body.email,
+@router.route("POST", "/users",
+              summary="Register an account (the first becomes site admin). 201 with the user; "
+                      "202 {status: verification_sent} while e-mail verification is required, "
+                      "for a taken address too", tag=TAG, body=UserCreate, response=UserOut,
+              status=201, auth=False)
+def create_user(ctx: Ctx, body: UserCreate) -> UserOut | JSONResponse:
+    done = accounts.register(ctx.db, ctx.settings, ctx.services.passwords, email=body.email,
                              name=body.name, password=body.password)
-    return UserOut.of(user)
+    ctx.outbox.extend(done.mails)
+    if done.user is None or done.user.email_verified_at is None and \
+            ctx.settings.email_verification_required:
+        # One answer for a new and a taken address: the mailbox tells them apart, not us.
+        return JSONResponse(Accepted(status="verification_sent").model_dump(), status_code=202)
+    return UserOut.of(done.user)
 
 
 @router.route("POST", "/session", summary="Sign in (sets the session cookie)", tag=TAG,
@@ -39,8 +55,59 @@ def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
         ctx.deferred_error = NotSignedIn("E-mail address or password is wrong.",
                                          code="invalid_credentials")
         return None
+    try:
+        accounts.require_verified(ctx.settings, user)
+    except Forbidden as exc:
+        ctx.deferred_error = exc
+        return None
     ctx.sign_in(user)
     return UserOut.of(user)
+
+
+@router.route("POST", "/email-verification",
+              summary="Confirm my e-mail address with the link's token (single use)", tag=TAG,
+              body=EmailLinkToken, response=Verified, auth=False)
+def verify_email(ctx: Ctx, body: EmailLinkToken) -> Verified:
+    account_links.verify_email(ctx.db, body.token)
+    return Verified()
+
+
+@router.route("POST", "/email-verification/resend",
+              summary="Send a new verification link (202 whether or not the address has an "
+                      "account)", tag=TAG, body=EmailAddress, response=Accepted, status=202,
+              auth=False)
+def resend_verification(ctx: Ctx, body: EmailAddress) -> Accepted:
+    ctx.outbox.extend(account_links.resend_verification(
+        ctx.db, ctx.settings, accounts.normalize_email(body.email)))
+    return Accepted(status="accepted")
+
+
+@router.route("POST", "/password-reset",
+              summary="Mail a password reset link (202 whether or not the address has an "
+                      "account)", tag=TAG, body=EmailAddress, response=Accepted, status=202,
+              auth=False)
+def request_password_reset(ctx: Ctx, body: EmailAddress) -> Accepted:
+    ctx.outbox.extend(account_links.request_password_reset(
+        ctx.db, ctx.settings, accounts.normalize_email(body.email)))
+    return Accepted(status="accepted")
+
+
+@router.route("POST", "/password-reset/confirm",
+              summary="Set a new password with the link's token (single use; ends every "
+                      "session)", tag=TAG, body=PasswordResetConfirm, status=204, auth=False)
+def confirm_password_reset(ctx: Ctx, body: PasswordResetConfirm) -> None:
+    user = accounts.reset_password(ctx.db, ctx.services.passwords, body.token, body.password)
+    if ctx.user is not None and ctx.user.id == user.id:
+        ctx.sign_out()
+
+
+@router.route("POST", "/invitations/accept",
+              summary="Accept an invitation with the token from its e-mail (single use)",
+              tag=TAG, body=EmailLinkToken, response=InvitationAccepted)
+def accept_invitation(ctx: Ctx, body: EmailLinkToken) -> InvitationAccepted:
+    membership = account_links.accept_invitation(ctx.db, ctx.require_user(), body.token)
+    ctx.access.forget()
+    return InvitationAccepted(group_id=membership.group_id, role=membership.role)
 
 
 @router.route("GET", "/session", summary="Who am I, and the CSRF token for cookie requests",

@@ -18,7 +18,7 @@ from app.schemas.groups import (
     MembersOut,
     MemberUpdate,
 )
-from app.services import groups
+from app.services import account_links, groups
 
 TAG = "groups"
 
@@ -82,8 +82,11 @@ def list_members(ctx: Ctx, gid: str) -> MembersOut:
               body=MemberAdd, response=MemberOut | InvitationOut, status=201)
 def add_member(ctx: Ctx, gid: str, body: MemberAdd) -> MemberOut | InvitationOut:
     group = groups.get_group(ctx.db, ctx.access, gid)
-    added = groups.add_member(ctx.db, ctx.access, group, email=body.email, role=body.role)
+    added = groups.add_member(ctx.db, ctx.access, group, email=body.email, role=body.role,
+                              invite_unproven=ctx.settings.email_verification_required)
     if isinstance(added, Invitation):
+        ctx.outbox.extend(account_links.invitation_mails(ctx.db, ctx.settings, added, group,
+                                                         ctx.require_user()))
         return InvitationOut.of(added)
     user = ctx.db.get_one(User, added.user_id)
     return MemberOut.of(added, user)
