@@ -12,7 +12,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.live import LiveSync
 from indexer import SearchIndex
-from storage import KeyRing, LocalBlobStore
+from storage import KeySource, LocalBlobStore
 
 
 @dataclass
@@ -21,7 +21,7 @@ class Services:
     db: Database
     passwords: Passwords
     secret: bytes
-    key_ring: KeyRing
+    keys: KeySource
     blob_store: LocalBlobStore
     live: LiveSync
     search_index: SearchIndex
