@@ -9,14 +9,16 @@ import secrets
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic import command
 from sqlalchemy import select
 from sqlalchemy.exc import StatementError
+from sqlalchemy.orm import Session
 
 from app.db import Database, alembic_config
-from app.models import Base, Comment, Document, DocumentVersion, Folder, Group, User
+from app.models import Base, Blob, Comment, Document, DocumentVersion, Folder, Group, User
 from app.models.activity import Activity
 from app.models.sealed import MissingKeys, sealed_columns
 from app.services.maintenance import fsck, rotate_keys
@@ -64,7 +66,7 @@ def _world(db: Database, canary: str) -> dict[str, str]:
         return {"group": group.id, "folder": folder.id, "doc": doc.id, "comment": comment.id}
 
 
-def _raw(path: Path, sql: str, *args: str) -> list[tuple[str, ...]]:
+def _raw(path: Path, sql: str, *args: str) -> list[tuple[Any, ...]]:
     with sqlite3.connect(path) as conn:
         return [tuple(row) for row in conn.execute(sql, args)]
 
@@ -187,11 +189,9 @@ def test_migration_seals_what_an_older_database_holds(tmp_path: Path, db: Databa
         keyed.dispose()
 
 
-def _blob(session: object) -> str:
-    from app.models import Blob
-
+def _blob(session: Session) -> str:
     blob = Blob(id="B" * 24, group_id=None, wrapped_key=b"\x01", kek_id="k", size=1,
                 sha256="0" * 64, stored_size=1)
-    session.add(blob)  # type: ignore[attr-defined]
-    session.flush()  # type: ignore[attr-defined]
+    session.add(blob)
+    session.flush()
     return blob.id
