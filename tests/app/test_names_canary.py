@@ -44,6 +44,7 @@ def test_typed_names_and_comments_are_sealed_at_rest(fresh_server: LiveServer) -
     assert not hits, hits
     server.stop()
     hits = files_containing(server.data_dir, needles)
+    hits += [f"server log: {n!r}" for n in needles if n in server.log_path.read_bytes()]
     assert not hits, hits
 
     # Control: everything reads back (so the grep looked where the words are kept).
