@@ -16,7 +16,7 @@ from app import search_outbox
 from app.db import Database
 from app.errors import ConfigurationError
 from app.settings import Settings
-from storage import KeyRing, StorageError
+from storage import KeySource, StorageError
 
 log = logging.getLogger("plein")
 
@@ -46,13 +46,13 @@ def database_is_new(settings: Settings) -> bool:
     return not (settings.data_dir / "plein.sqlite3").exists()
 
 
-def load_key_ring(settings: Settings, *, create: bool) -> KeyRing:
+def load_keys(settings: Settings, *, create: bool) -> KeySource:
     path = settings.resolved_key_file
     try:
         if create and not path.exists():
             log.info("creating key file %s", path)
-            return KeyRing.create(path)
-        return KeyRing.load(path)
+            return KeySource.create(path)
+        return KeySource.load(path)
     except StorageError as exc:
         raise ConfigurationError(
             f"Cannot use the key file {path}: {exc}. Without it stored files cannot be read; "
@@ -63,7 +63,7 @@ def load_key_ring(settings: Settings, *, create: bool) -> KeyRing:
 @dataclass(frozen=True)
 class Prepared:
     db: Database
-    key_ring: KeyRing
+    keys: KeySource
     secret: bytes
 
 
@@ -72,9 +72,11 @@ def prepare(settings: Settings) -> Prepared:
     checked (or, for a brand-new install, created) before the database is created or migrated."""
     new_install = database_is_new(settings)
     prepare_data_dir(settings)
-    key_ring = load_key_ring(settings, create=new_install)
+    keys = load_keys(settings, create=new_install)
     secret = load_or_create_secret(settings.resolved_secret_file)
-    db = Database(settings.resolved_database_url)
+    # The engine carries the keys: sealed columns (titles, names, comments) are encrypted and
+    # decrypted with them, and migrations that seal existing rows get them too.
+    db = Database(settings.resolved_database_url, keys)
     db.migrate()
     search_outbox.install(db.write_sessions)
-    return Prepared(db=db, key_ring=key_ring, secret=secret)
+    return Prepared(db=db, keys=keys, secret=secret)

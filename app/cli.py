@@ -85,7 +85,7 @@ def _store(settings: Settings) -> tuple[Any, Any]:
     from storage import LocalBlobStore
 
     prepared = prepare(settings)
-    return prepared, LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring)
+    return prepared, LocalBlobStore(settings.data_dir / "blobs", prepared.keys)
 
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
@@ -93,9 +93,10 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     prepared, _ = _store(settings)
-    report = rotate_keys(prepared.db, prepared.key_ring, batch_size=args.batch_size,
+    report = rotate_keys(prepared.db, prepared.keys, batch_size=args.batch_size,
                          notes_root=settings.data_dir / "notes")
     print(f"new active key {report.new_key_id}; rewrapped {report.rewrapped} data keys; "
+          f"resealed {report.resealed} database values; "
           f"retired {', '.join(report.retired) or 'none'}")
     print("Running servers load the new key when they meet it; back up the key file now.")
     prepared.db.dispose()
@@ -106,13 +107,17 @@ def cmd_fsck(args: argparse.Namespace) -> int:
     from app.services.maintenance import fsck
 
     prepared, store = _store(_settings(args))
-    report = fsck(prepared.db, store)
+    report = fsck(prepared.db, store, prepared.keys)
     for blob_id, reason in report.damaged:
         print(f"DAMAGED {blob_id}: {reason}")
+    for where, row_id, reason in report.damaged_values:
+        print(f"DAMAGED {where} of row {row_id}: {reason}")
     for blob_id in report.orphans:
         print(f"orphan  {blob_id} (no database row; removed by maintenance after an hour)")
     print(f"checked {report.checked} blobs: {len(report.damaged)} damaged, "
           f"{len(report.orphans)} orphans")
+    print(f"checked {report.values_checked} sealed database values: "
+          f"{len(report.damaged_values)} damaged")
     prepared.db.dispose()
     return 0 if report.ok else 1
 
@@ -140,7 +145,7 @@ def _worker_deps(settings: Settings) -> Any:
         return search.latest_note_version(prepared.db, store, document_id)
 
     return search.WorkerDeps(db=prepared.db, settings=settings, store=store,
-                             index=SearchIndex(settings.data_dir / "index", prepared.key_ring),
+                             index=SearchIndex(settings.data_dir / "index", prepared.keys),
                              note_state=note_state)
 
 

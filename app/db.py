@@ -17,6 +17,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from app.models.sealed import FieldKeys, attach_keys
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -40,6 +42,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
         cursor.execute("PRAGMA foreign_keys=ON")
+        # Deleted rows are zeroed, not left readable in free pages (docs/security.md).
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.execute("PRAGMA busy_timeout=30000")
         cursor.close()
 
@@ -58,9 +62,12 @@ class Database:
     and rolls back otherwise, so nothing is half-created on error.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, keys: FieldKeys | None = None) -> None:
         self.url = url
+        self.keys = keys
         self.engine = make_engine(url)
+        if keys is not None:
+            attach_keys(self.engine, keys)
         self._reader = sessionmaker(self.engine, expire_on_commit=False)
         self._writer = sessionmaker(
             self.engine.execution_options(plein_write=True), expire_on_commit=False
@@ -89,14 +96,30 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (run by ``plein serve`` at start)."""
-        command.upgrade(alembic_config(self.url), "head")
+        command.upgrade(alembic_config(self.url, self.keys), "head")
+        self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Fold the SQLite write-ahead log into the database file and empty it: after a
+        migration that sealed plaintext, the log's old page images must not keep it."""
+        if self.engine.dialect.name == "sqlite":
+            # On the raw connection: outside a transaction, where a checkpoint can finish.
+            raw = self.engine.raw_connection()
+            try:
+                raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                raw.close()
 
     def dispose(self) -> None:
         self.engine.dispose()
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str, keys: FieldKeys | None = None) -> Config:
+    """The alembic configuration for ``url``; ``keys`` reach migrations that seal data
+    (``config.attributes["plein_keys"]``, see app/migrations/env.py)."""
     config = Config()
+    if keys is not None:
+        config.attributes["plein_keys"] = keys
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config

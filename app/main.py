@@ -40,14 +40,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     prepared = prepare(settings)
     db = prepared.db
-    manager = RoomManager(FileDocumentStore(settings.data_dir / "notes", prepared.key_ring),
+    # One KeySource for every store: each follows ``plein keys rotate`` run beside the server.
+    manager = RoomManager(FileDocumentStore(settings.data_dir / "notes", prepared.keys),
                           settings.sync_limits())
     live = LiveSync(manager)
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
-                        secret=prepared.secret, key_ring=prepared.key_ring,
-                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
+                        secret=prepared.secret, keys=prepared.keys,
+                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
                         live=live,
-                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring),
+                        search_index=SearchIndex(settings.data_dir / "index", prepared.keys),
                         mail_queue=MailQueue(settings))
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)

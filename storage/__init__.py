@@ -2,7 +2,9 @@
 
 Public face (everything else is an implementation detail):
 
-* keys: ``KeyRing`` (key file of KEKs; wrap/unwrap/rewrap data keys),
+* keys: ``KeyRing`` (key file of KEKs; wrap/unwrap/rewrap data keys; sealed fields),
+  ``KeySource`` (the key file, reloaded when it changes: what every store of a server
+  shares), ``Keys`` (the protocol stores accept), ``field_kek_id``,
   ``WrappedKey``, ``new_data_key``
 * streaming AEAD (blob format v1): ``Encryptor``, ``Decryptor``,
   ``SeekableDecryptor``, ``plaintext_size``, ``ciphertext_size``
@@ -29,7 +31,8 @@ from storage.errors import (
     UnknownKeyError,
 )
 from storage.ids import new_blob_id, validate_blob_id
-from storage.keys import KeyRing, WrappedKey, new_data_key
+from storage.keys import FIELD_PREFIX, KeyRing, Keys, WrappedKey, field_kek_id, new_data_key
+from storage.keysource import KeySource
 from storage.log import RecordLog
 from storage.maintenance import VerifyResult, collect_orphans, rewrap_all, verify_blob
 from storage.stream import (
@@ -41,6 +44,7 @@ from storage.stream import (
 )
 
 __all__ = [
+    "FIELD_PREFIX",
     "BlobInfo",
     "BlobNotFound",
     "BlobReader",
@@ -53,6 +57,8 @@ __all__ = [
     "InvalidBlobId",
     "KeyFileError",
     "KeyRing",
+    "KeySource",
+    "Keys",
     "LocalBlobStore",
     "RecordLog",
     "SeekableDecryptor",
@@ -63,6 +69,7 @@ __all__ = [
     "ciphertext_size",
     "collect_orphans",
     "durable_write_bytes",
+    "field_kek_id",
     "ensure_dir",
     "new_blob_id",
     "new_data_key",

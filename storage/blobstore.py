@@ -27,7 +27,7 @@ from typing import Protocol, Self
 from storage import _fs
 from storage.errors import BlobNotFound, DurableWriteError, StorageError
 from storage.ids import BLOB_ID_RE, new_blob_id, validate_blob_id
-from storage.keys import KeyRing, WrappedKey, new_data_key
+from storage.keys import Keys, WrappedKey, new_data_key
 from storage.stream import Encryptor, SeekableDecryptor
 
 __all__ = [
@@ -107,7 +107,7 @@ class LocalBlobWriter:
     exception, or simply leaving the block, discards the temp file).
     """
 
-    def __init__(self, store: LocalBlobStore, blob_id: str, path: Path, ring: KeyRing) -> None:
+    def __init__(self, store: LocalBlobStore, blob_id: str, path: Path, ring: Keys) -> None:
         self._blob_id = blob_id
         self._path = path
         dek = new_data_key()
@@ -245,7 +245,7 @@ class LocalBlobReader:
 class LocalBlobStore:
     """Encrypted blobs under ``root`` on a local (POSIX) filesystem."""
 
-    def __init__(self, root: Path, ring: KeyRing) -> None:
+    def __init__(self, root: Path, ring: Keys) -> None:
         self.root = Path(root)
         self.ring = ring
         _fs.ensure_dir(self.root)

@@ -12,6 +12,14 @@ database *wrapped*: AES-256-GCM under the active KEK with the associated data
 so no two (kek_id, blob_id) pairs share an encoding).  Binding the blob id
 means a wrapped key copied onto another blob's row does not unwrap.
 
+Short database values (titles, names, comment bodies) are sealed with
+``seal_field``: AES-256-GCM under a *field key* = HKDF-SHA256(KEK, info =
+``b"plein-field-v1"``), so the KEK itself never encrypts two kinds of data.
+The sealed text is ``v1:<kek_id>:<base64url(nonce | ciphertext | tag)>`` and
+the associated data binds the key id and a context string (``table.column``):
+a value copied into another column, or relabelled with another key id, fails
+authentication instead of decrypting.
+
 Retired KEKs are never used to wrap, but still unwrap: retiring is the step
 *after* every row has been rewrapped, and refusing to read a straggler row
 would lose data rather than protect it.  Deleting a retired key from the file
@@ -32,15 +40,18 @@ import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from storage import _fs
 from storage.errors import IntegrityError, KeyFileError, UnknownKeyError
 
-__all__ = ["KEY_SIZE", "KeyRing", "WrappedKey", "new_data_key"]
+__all__ = ["FIELD_PREFIX", "KEY_SIZE", "KeyRing", "Keys", "WrappedKey", "field_kek_id",
+           "new_data_key"]
 
 KEY_SIZE = 32
 _FORMAT = "plein-keyring"
@@ -50,6 +61,8 @@ _WRAPPED_VERSION = 1
 _NONCE_SIZE = 12
 _WRAPPED_DATA_SIZE = _NONCE_SIZE + KEY_SIZE + 16  # nonce | encrypted DEK | GCM tag
 _KEK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+FIELD_PREFIX = "v1:"
+_FIELD_TAG = b"plein-field-v1"
 # A key file holding thousands of keys is still far below this; anything
 # bigger is not our file and is not read into memory.
 _MAX_KEY_FILE_SIZE = 1 << 20
@@ -72,6 +85,22 @@ def _wrap_ad(kek_id: str, blob_id: str) -> bytes:
     kid = kek_id.encode("utf-8")
     bid = blob_id.encode("utf-8")
     return _WRAP_TAG + struct.pack(">H", len(kid)) + kid + struct.pack(">H", len(bid)) + bid
+
+
+def _field_ad(kek_id: str, context: str) -> bytes:
+    kid = kek_id.encode("utf-8")
+    ctx = context.encode("utf-8")
+    return _FIELD_TAG + struct.pack(">H", len(kid)) + kid + struct.pack(">H", len(ctx)) + ctx
+
+
+def field_kek_id(value: str) -> str:
+    """The key id a sealed field value names (IntegrityError if it is not one)."""
+    if not value.startswith(FIELD_PREFIX):
+        raise IntegrityError("sealed value: unknown format version")
+    kek_id, sep, _ = value[len(FIELD_PREFIX):].partition(":")
+    if not sep or _KEK_ID_RE.fullmatch(kek_id) is None:
+        raise IntegrityError("sealed value: malformed key id")
+    return kek_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +134,20 @@ class WrappedKey:
         if len(data) != _WRAPPED_DATA_SIZE:
             raise IntegrityError("wrapped key: wrong length")
         return cls(kek_id, data)
+
+
+class Keys(Protocol):
+    """What a store needs from the keys: a ``KeyRing``, or the ``KeySource`` that reloads
+    one when the key file changes (what a running server uses)."""
+
+    @property
+    def active_id(self) -> str: ...
+
+    def wrap(self, dek: bytes, blob_id: str) -> WrappedKey: ...
+
+    def unwrap(self, wrapped: WrappedKey, blob_id: str) -> bytes: ...
+
+    def rewrap(self, wrapped: WrappedKey, blob_id: str) -> WrappedKey: ...
 
 
 @dataclass(slots=True)
@@ -182,6 +225,7 @@ class KeyRing:
         self._keys = {k.id: k for k in keys}
         self._active_id = active_id
         self._aead: dict[str, AESGCM] = {}
+        self._field_aead: dict[str, AESGCM] = {}
         self._lock = threading.RLock()
 
     # -- construction -------------------------------------------------------
@@ -353,6 +397,46 @@ class KeyRing:
     def rewrap(self, wrapped: WrappedKey, blob_id: str) -> WrappedKey:
         """Unwrap with the key's own KEK, wrap again under the active KEK."""
         return self.wrap(self.unwrap(wrapped, blob_id), blob_id)
+
+    # -- sealed database fields ---------------------------------------------------
+
+    def _field_aead_for(self, kek_id: str) -> AESGCM:
+        with self._lock:
+            aead = self._field_aead.get(kek_id)
+            if aead is None:
+                hkdf = HKDF(algorithm=hashes.SHA256(), length=KEY_SIZE, salt=None,
+                            info=_FIELD_TAG)
+                aead = self._field_aead[kek_id] = AESGCM(hkdf.derive(self._get(kek_id).key))
+            return aead
+
+    def seal_field(self, plaintext: bytes, context: str) -> str:
+        """Encrypt a short value for the place ``context`` (e.g. ``"comments.body"``)."""
+        with self._lock:
+            kek_id = self._active_id
+            aead = self._field_aead_for(kek_id)
+        nonce = secrets.token_bytes(_NONCE_SIZE)
+        sealed = aead.encrypt(nonce, plaintext, _field_ad(kek_id, context))
+        return f"{FIELD_PREFIX}{kek_id}:" + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+    def open_field(self, value: str, context: str) -> bytes:
+        """Decrypt ``seal_field``'s output; IntegrityError if tampered, moved or malformed,
+        UnknownKeyError if it names a key this ring does not hold."""
+        kek_id = field_kek_id(value)
+        aead = self._field_aead_for(kek_id)
+        body = value[len(FIELD_PREFIX) + len(kek_id) + 1:]
+        try:
+            raw = base64.urlsafe_b64decode(body.encode("ascii"))
+        except (binascii.Error, ValueError, UnicodeEncodeError):
+            raise IntegrityError(f"sealed value in {context}: not base64") from None
+        if len(raw) < _NONCE_SIZE + 16:
+            raise IntegrityError(f"sealed value in {context}: too short")
+        try:
+            return aead.decrypt(raw[:_NONCE_SIZE], raw[_NONCE_SIZE:], _field_ad(kek_id, context))
+        except InvalidTag:
+            raise IntegrityError(
+                f"sealed value in {context} failed authentication "
+                f"(moved from another column, wrong key {kek_id}, or corrupted)"
+            ) from None
 
     def __repr__(self) -> str:  # never show key material
         return f"KeyRing(path={str(self._path)!r}, active={self._active_id!r})"

@@ -51,7 +51,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from storage import _fs
 from storage.errors import DurableWriteError, IntegrityError, StorageError
 from storage.ids import new_blob_id, validate_blob_id
-from storage.keys import KeyRing, WrappedKey, new_data_key
+from storage.keys import Keys, WrappedKey, new_data_key
 
 __all__ = ["MAX_RECORD_SIZE", "RecordLog"]
 
@@ -134,7 +134,7 @@ class RecordLog:
 
     @classmethod
     def create(
-        cls, path: Path, ring: KeyRing, *, log_id: str | None = None
+        cls, path: Path, ring: Keys, *, log_id: str | None = None
     ) -> tuple[RecordLog, WrappedKey]:
         """Durably create an empty log at ``path`` (never overwrites).
 
@@ -151,7 +151,7 @@ class RecordLog:
 
     @classmethod
     def open(
-        cls, path: Path, ring: KeyRing, wrapped_key: WrappedKey, *, log_id: str
+        cls, path: Path, ring: Keys, wrapped_key: WrappedKey, *, log_id: str
     ) -> tuple[RecordLog, list[bytes]]:
         """Open an existing log for appending; return it and its committed records.
 

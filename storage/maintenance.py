@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from storage.blobstore import BlobStore
 from storage.errors import BlobNotFound, IntegrityError, StorageError, UnknownKeyError
-from storage.keys import KeyRing, WrappedKey
+from storage.keys import Keys, WrappedKey
 
 __all__ = ["VerifyResult", "collect_orphans", "rewrap_all", "verify_blob"]
 
@@ -92,7 +92,7 @@ def verify_blob(
 
 
 def rewrap_all(
-    ring: KeyRing,
+    ring: Keys,
     rows: Iterable[tuple[str, WrappedKey]],
     *,
     skip_active: bool = True,

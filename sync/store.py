@@ -40,7 +40,7 @@ from typing import Any, Protocol
 
 from storage import (
     BlobInfo,
-    KeyRing,
+    Keys,
     LocalBlobStore,
     RecordLog,
     StorageError,
@@ -179,7 +179,7 @@ class FileDocumentStore:
     """Documents under ``root`` on a local filesystem, encrypted with ``ring``."""
 
     def __init__(
-        self, root: Path, ring: KeyRing, *, max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES
+        self, root: Path, ring: Keys, *, max_snapshot_bytes: int = DEFAULT_MAX_SNAPSHOT_BYTES
     ) -> None:
         self.root = Path(root)
         self.ring = ring
@@ -354,7 +354,7 @@ class FileDocumentHandle:
         self._snapshot_state = None
 
 
-def rewrap_manifests(root: Path, ring: KeyRing) -> tuple[int, set[str]]:
+def rewrap_manifests(root: Path, ring: Keys) -> tuple[int, set[str]]:
     """Rewrap the data keys named in every document manifest under the active KEK (key
     rotation); log and snapshot bytes stay untouched. Returns how many manifests changed and
     the KEK ids still referenced afterwards (a manifest that an open room rewrites meanwhile

@@ -13,7 +13,7 @@ from app.settings import Settings
 if TYPE_CHECKING:
     from app.live import LiveSync
 from indexer import SearchIndex
-from storage import KeyRing, LocalBlobStore
+from storage import KeySource, LocalBlobStore
 
 
 @dataclass
@@ -22,7 +22,7 @@ class Services:
     db: Database
     passwords: Passwords
     secret: bytes
-    key_ring: KeyRing
+    keys: KeySource
     blob_store: LocalBlobStore
     live: LiveSync
     search_index: SearchIndex

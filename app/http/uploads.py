@@ -17,8 +17,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
-from app.services.blobs import refresh_key_ring
-from storage import BlobInfo, BlobStore, BlobWriter, LocalBlobStore
+from storage import BlobInfo, BlobStore, BlobWriter
 
 FLUSH_BYTES = 1024 * 1024
 SNIFF_BYTES = 8192
@@ -200,8 +199,6 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
         "on_part_data": receiver.on_part_data,
         "on_part_end": receiver.on_part_end,
     })
-    if isinstance(store, LocalBlobStore):
-        await anyio.to_thread.run_sync(refresh_key_ring, store)
     try:
         async for chunk in request.stream():
             try:

@@ -11,10 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.sealed import SealedJSON
 
 NOTIFICATION_KINDS = ("mention", "reply", "followed_activity")
 EMAIL_MODES = ("off", "immediate", "daily")
@@ -42,7 +43,7 @@ class Activity(Base):
     # document.created|edited|version|commented|moved|trashed, member.joined|left|role,
     # folder.access (see app.services.activity.VERBS)
     verb: Mapped[str] = mapped_column(String(40))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    data: Mapped[dict[str, Any]] = mapped_column(SealedJSON("activities.data"), default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

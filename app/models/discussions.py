@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.sealed import SealedJSON, SealedText
 
 
 class Comment(Base):
@@ -33,7 +34,7 @@ class Comment(Base):
     author_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
-    body: Mapped[str] = mapped_column(Text, default="")
+    body: Mapped[str] = mapped_column(SealedText("comments.body"), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -45,5 +46,6 @@ class Comment(Base):
     # Inline comments on notes: {"start", "end"} are Yjs relative positions (base64) and
     # "quote" the text they enclosed when the comment was made. Stored as given; the editor
     # resolves them and reports ``detached`` when the text they pointed at is gone.
-    anchor: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    anchor: Mapped[dict[str, Any] | None] = mapped_column(SealedJSON("comments.anchor"),
+                                                          nullable=True)
     detached: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -9,6 +9,7 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, Uni
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.sealed import SealedText
 
 DOCUMENT_KINDS = ("file", "note")
 
@@ -40,7 +41,7 @@ class Document(Base):
         ForeignKey("folders.id", ondelete="CASCADE"), index=True
     )
     kind: Mapped[str] = mapped_column(String(10))
-    title: Mapped[str] = mapped_column(String(300))
+    title: Mapped[str] = mapped_column(SealedText("documents.title"))
     # The current version's facts, copied here so listings need no join.
     current_version: Mapped[int] = mapped_column(Integer, default=1)
     mime: Mapped[str] = mapped_column(String(120), default="application/octet-stream")
@@ -70,11 +71,12 @@ class DocumentVersion(Base):
     )
     number: Mapped[int] = mapped_column(Integer)
     blob_id: Mapped[str] = mapped_column(ForeignKey("blobs.id"), index=True)
-    filename: Mapped[str] = mapped_column(String(300))
+    filename: Mapped[str] = mapped_column(SealedText("document_versions.filename"))
     mime: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(String(64))
-    label: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    label: Mapped[str | None] = mapped_column(SealedText("document_versions.label"),
+                                               nullable=True)
     restored_from: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True

@@ -8,6 +8,7 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.sealed import SealedText
 
 FOLDER_ACCESS = ("open", "closed")
 FOLDER_ROLES = ("viewer", "editor")
@@ -21,7 +22,7 @@ class Folder(Base):
     parent_id: Mapped[str | None] = mapped_column(
         ForeignKey("folders.id", ondelete="CASCADE"), nullable=True, index=True
     )
-    name: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(SealedText("folders.name"))
     # The folder's own setting. "open" adds no restriction of its own (it inherits the parent's);
     # "closed" narrows to the folder's member list. Effective access is the intersection along
     # the path from the root, so a folder can never be wider than its parent.

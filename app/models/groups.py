@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.sealed import SealedText
 
 GROUP_ACCESS = ("open", "closed")
 ROLES = ("owner", "admin", "member")
@@ -18,8 +19,8 @@ class Group(Base):
     __tablename__ = "groups"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    name: Mapped[str] = mapped_column(String(120))
-    description: Mapped[str] = mapped_column(Text, default="")
+    name: Mapped[str] = mapped_column(SealedText("groups.name"))
+    description: Mapped[str] = mapped_column(SealedText("groups.description"), default="")
     access: Mapped[str] = mapped_column(String(10))
     # Nullable only because the root folder row needs the group id first; it is set in the
     # same transaction.

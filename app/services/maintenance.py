@@ -8,16 +8,28 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import column, func, select, table, update
 from sqlalchemy.orm import Session
 
 from app.db import Database
-from app.models import Blob, Document, DocumentVersion, Folder, utcnow
+from app.models import Base, Blob, Document, DocumentVersion, Folder, utcnow
+from app.models.sealed import sealed_columns
 from app.services import account_links
 from app.services.documents import drop_version, purge
 from app.settings import Settings
-from storage import KeyRing, LocalBlobStore, WrappedKey, collect_orphans, rewrap_all, verify_blob
+from storage import (
+    FIELD_PREFIX,
+    KeySource,
+    LocalBlobStore,
+    StorageError,
+    WrappedKey,
+    collect_orphans,
+    field_kek_id,
+    rewrap_all,
+    verify_blob,
+)
 from sync import rewrap_manifests
 
 log = logging.getLogger("plein.maintenance")
@@ -139,12 +151,14 @@ def collect_garbage(db: Database, store: LocalBlobStore) -> tuple[int, int]:
 class RotationReport:
     new_key_id: str
     rewrapped: int
+    resealed: int = 0
     retired: list[str] = field(default_factory=list)
 
 
-def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000,
+def rotate_keys(db: Database, ring: KeySource, batch_size: int = 1000,
                 notes_root: Path | None = None) -> RotationReport:
-    """Make a new KEK active and rewrap every data key under it, one batch per transaction.
+    """Make a new KEK active and rewrap every data key under it, one batch per transaction;
+    reseal every sealed database value (titles, names, comments) under it the same way.
     Blob files are not touched; an interrupted rotation is finished by running it again.
     Old KEKs that no row uses any more are retired (kept in the file, never used to wrap)."""
     new_id = ring.add_key()
@@ -161,8 +175,9 @@ def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000,
                     wrapped_key=wrapped.to_bytes(), kek_id=wrapped.kek_id))
                 rewrapped += 1
     report = RotationReport(new_key_id=new_id, rewrapped=rewrapped)
+    report.resealed, in_use = _reseal_columns(db, ring, batch_size)
     with db.read() as session:
-        in_use = set(session.scalars(select(Blob.kek_id).distinct()))
+        in_use |= set(session.scalars(select(Blob.kek_id).distinct()))
     if notes_root is not None:
         # Notes keep their log and snapshot keys in per-document manifests.
         manifests, note_keys = rewrap_manifests(notes_root, ring)
@@ -175,21 +190,63 @@ def rotate_keys(db: Database, ring: KeyRing, batch_size: int = 1000,
     return report
 
 
+def _not_under(value_column: Any, kek_id: str) -> Any:
+    prefix = f"{FIELD_PREFIX}{kek_id}:"
+    return func.substr(value_column, 1, len(prefix)) != prefix
+
+
+def _reseal_columns(db: Database, keys: KeySource, batch_size: int) -> tuple[int, set[str]]:
+    """Reseal every sealed value not under the active key, one batch per transaction. Rows
+    are read as stored (untyped columns): the ciphertext, not what the model decrypts to.
+    Returns the count and the key ids still in use (values a running server sealed under a
+    key it had not yet seen replaced: they keep that key alive until the next rotation)."""
+    count = 0
+    in_use: set[str] = set()
+    for table_name, column_name, context in sealed_columns(Base.metadata):
+        rows_table = table(table_name, column("id"), column(column_name))
+        value_column = rows_table.c[column_name]
+        active = keys.active_id
+        while True:
+            with db.write() as session:
+                rows = session.execute(
+                    select(rows_table.c.id, value_column)
+                    .where(value_column.is_not(None), _not_under(value_column, active))
+                    .limit(batch_size)).all()
+                for row_id, value in rows:
+                    plaintext = keys.open_field(str(value), context)
+                    session.execute(update(rows_table).where(rows_table.c.id == row_id)
+                                    .values({column_name: keys.seal_field(plaintext, context)}))
+                    count += 1
+            if not rows:
+                break
+        with db.read() as session:
+            for value in session.scalars(select(value_column).where(
+                    value_column.is_not(None), _not_under(value_column, active))):
+                in_use.add(field_kek_id(str(value)))
+    return count, in_use
+
+
 @dataclass
 class FsckReport:
     checked: int = 0
     damaged: list[tuple[str, str]] = field(default_factory=list)
     orphans: list[str] = field(default_factory=list)
+    values_checked: int = 0
+    # (table.column, row id, reason): sealed database values that do not decrypt.
+    damaged_values: list[tuple[str, str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.damaged
+        return not self.damaged and not self.damaged_values
 
 
-def fsck(db: Database, store: LocalBlobStore) -> FsckReport:
+def fsck(db: Database, store: LocalBlobStore, keys: KeySource | None = None) -> FsckReport:
     """Read every blob the database knows, check it decrypts and matches its size and hash;
-    list blob files the database does not know."""
+    list blob files the database does not know; with ``keys``, check every sealed database
+    value decrypts."""
     report = FsckReport()
+    if keys is not None:
+        _check_sealed_values(db, keys, report)
     for blob in _all_blobs(db):
         result = verify_blob(store, blob.id, WrappedKey.from_bytes(blob.wrapped_key),
                              blob.sha256, blob.size)
@@ -200,6 +257,29 @@ def fsck(db: Database, store: LocalBlobStore) -> FsckReport:
         known = set(session.scalars(select(Blob.id)))
     report.orphans = sorted(set(store.iter_blob_ids()) - known)
     return report
+
+
+def _check_sealed_values(db: Database, keys: KeySource, report: FsckReport,
+                         batch: int = 500) -> None:
+    for table_name, column_name, context in sealed_columns(Base.metadata):
+        rows_table = table(table_name, column("id"), column(column_name))
+        value_column = rows_table.c[column_name]
+        last = ""
+        while True:
+            with db.read() as session:
+                rows = session.execute(select(rows_table.c.id, value_column)
+                                       .where(rows_table.c.id > last,
+                                              value_column.is_not(None))
+                                       .order_by(rows_table.c.id).limit(batch)).all()
+            if not rows:
+                break
+            for row_id, value in rows:
+                report.values_checked += 1
+                try:
+                    keys.open_field(str(value), context)
+                except StorageError as exc:
+                    report.damaged_values.append((context, str(row_id), str(exc)))
+            last = rows[-1][0]
 
 
 @dataclass(frozen=True)

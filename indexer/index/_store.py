@@ -43,7 +43,7 @@ from indexer.index._search import (
     run_search,
 )
 from indexer.index.encrypted import EncryptedFileStorage, RingKeys
-from storage import KeyRing, StorageError, durable_write_bytes, ensure_dir
+from storage import Keys, StorageError, durable_write_bytes, ensure_dir
 
 __all__ = ["IndexWriter", "SearchIndex"]
 
@@ -60,7 +60,7 @@ class SearchIndex:
     ``keys=None`` stores the index in plaintext: for benchmarks and tests only.
     """
 
-    def __init__(self, root: Path, keys: KeyRing | None, *, create: bool = True) -> None:
+    def __init__(self, root: Path, keys: Keys | None, *, create: bool = True) -> None:
         self.root = Path(root)
         self._keys = None if keys is None else RingKeys(keys)
         self._lock = threading.Lock()

@@ -43,7 +43,7 @@ from indexer.errors import IndexUnavailable
 from storage import (
     Decryptor,
     Encryptor,
-    KeyRing,
+    Keys,
     SeekableDecryptor,
     StorageError,
     WrappedKey,
@@ -73,7 +73,7 @@ class KeySource(Protocol):
 class RingKeys:
     """Per-file DEKs wrapped under the application's KeyRing (the active KEK)."""
 
-    def __init__(self, ring: KeyRing) -> None:
+    def __init__(self, ring: Keys) -> None:
         self._ring = ring
 
     def wrap(self, dek: bytes, file_id: str) -> bytes:

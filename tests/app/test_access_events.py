@@ -14,11 +14,12 @@ from app.db import Database
 from app.models import Folder, User
 from app.services import folders, groups
 from app.services.folders import FolderGrant
+from tests.app.keyfile import keys_in
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    database = Database(f"sqlite:///{tmp_path / 'a.sqlite3'}", keys_in(tmp_path))
     database.migrate()
     return database
 

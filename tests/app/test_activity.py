@@ -30,6 +30,7 @@ from tests.app.helpers import (
     set_access,
     uid_of,
 )
+from tests.app.keyfile import keys_in
 from tests.live import Client, running_server, unique
 
 
@@ -189,7 +190,7 @@ def test_closed_folders_and_trash_filter_at_read_time(world: dict[str, Any]) -> 
 
 
 def test_edits_coalesce_per_person_per_document_per_hour(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'a.sqlite3'}")
+    db = Database(f"sqlite:///{tmp_path / 'a.sqlite3'}", keys_in(tmp_path))
     db.migrate()
     try:
         with db.write() as session:

@@ -32,6 +32,7 @@ from tests.app.helpers import (
     missing_id,
     uid_of,
 )
+from tests.app.keyfile import keys_in
 from tests.live import Client, running_server, unique
 
 
@@ -366,7 +367,7 @@ def test_anchored_comment_on_a_note(tmp_path: Path) -> None:
 
     from app.access import Access
 
-    db = Database(f"sqlite:///{tmp_path / 'n.sqlite3'}")
+    db = Database(f"sqlite:///{tmp_path / 'n.sqlite3'}", keys_in(tmp_path))
     db.migrate()
     settings = Settings(data_dir=tmp_path, comments_per_minute=0)
     try:

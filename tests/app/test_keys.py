@@ -146,3 +146,75 @@ def test_rotation_beside_a_running_server(tmp_path: Path) -> None:
         assert {kek for _, kek, _ in blob_rows(data)} == {key_file(data)["active"]}
         alice.close()
     assert plein("fsck", "--data-dir", str(data)).returncode == 0
+
+
+def sealed_values(data_dir: Path) -> list[str]:
+    """Every sealed database value as stored (titles, names, comment bodies, ...)."""
+    found: list[str] = []
+    with sqlite3.connect(data_dir / "plein.sqlite3") as db:
+        for table, column in (("documents", "title"), ("folders", "name"),
+                              ("groups", "name"), ("comments", "body"),
+                              ("document_versions", "filename"), ("activities", "data")):
+            found += [str(r[0]) for r in db.execute(
+                f"SELECT {column} FROM {table} WHERE {column} IS NOT NULL")]  # noqa: S608
+    return found
+
+
+def test_rotation_beside_a_running_server_reaches_notes_index_and_names(tmp_path: Path) -> None:
+    """Issue 10: every store of a running server follows ``plein keys rotate``: the note store
+    (its manifests are rewrapped), the search index (a rebuild run beside the server writes
+    under the new key) and the sealed database columns (resealed), not only the file store."""
+    from tests.app.test_search_api import search, wait_search, word
+
+    data = tmp_path / "data"
+    title_word, comment_word = word("titel"), word("reactie")
+    external = {"PLEIN_INDEXER": "external"}  # the index is written by `plein reindex` below
+    with running_server(data, external) as server:
+        alice = server.client()
+        alice.sign_up("Alice", email="alice@example.nl", password=PASSWORD)
+        folder = make_group(alice, "Sleutels")["root_folder_id"]
+        note = expect(alice.post(f"{API}/folders/{folder}/notes",
+                                 json={"title": title_word, "text": "eerste tekst",
+                                       "format": "text"}), 201)["id"]
+        expect(alice.post(f"{API}/documents/{note}/comments",
+                          json={"body": f"{comment_word} bij de notitie"}), 201)
+        file_id = upload(alice, folder, "eerst.bin", b"inhoud")
+        alice.close()
+    assert plein("reindex", "--data-dir", str(data)).returncode == 0
+    # A fresh server: the note is not open in memory, so reading it goes to the note store.
+    with running_server(data, external) as server:
+        alice = sign_in(server, "alice@example.nl")
+        assert title_word in str(search(alice, title_word)["results"])
+        old_key = key_file(data)["active"]
+        result = plein("keys", "rotate", "--data-dir", str(data))
+        assert result.returncode == 0, result.stderr
+        new_key = key_file(data)["active"]
+        assert new_key != old_key
+        assert {k["id"]: k["retired"] for k in key_file(data)["keys"]}[old_key] is True
+        values = sealed_values(data)
+        assert values and all(v.startswith(f"v1:{new_key}:") for v in values), values
+
+        # Notes: the manifest now names the new key.
+        content = alice.get(f"{API}/documents/{note}/content", params={"format": "text"})
+        assert content.status_code == 200, content.text
+        assert "eerste tekst" in content.text
+        # Titles, comments and files.
+        assert expect(alice.get(f"{API}/documents/{note}"), 200)["title"] == title_word
+        comments = expect(alice.get(f"{API}/documents/{note}/comments"), 200)
+        assert comment_word in str(comments)
+        assert alice.get(f"{API}/documents/{file_id}/content").content == b"inhoud"
+        # The index: a rebuild beside the server writes a generation under the new key.
+        assert plein("reindex", "--data-dir", str(data)).returncode == 0
+        found = wait_search(alice, title_word, lambda r: bool(r["results"]))
+        assert found["results"][0]["document_id"] == note
+        # New content after the rotation is sealed and wrapped under the new key.
+        later = expect(alice.post(f"{API}/folders/{folder}/notes",
+                                  json={"title": "daarna", "text": "tweede", "format": "text"}),
+                       201)["id"]
+        assert "tweede" in alice.get(f"{API}/documents/{later}/content",
+                                     params={"format": "text"}).text
+        assert all(v.startswith(f"v1:{new_key}:") for v in sealed_values(data))
+        alice.close()
+    checked = plein("fsck", "--data-dir", str(data))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "sealed database values: 0 damaged" in checked.stdout

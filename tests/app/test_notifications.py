@@ -36,6 +36,7 @@ from tests.app.helpers import (
     make_group,
     uid_of,
 )
+from tests.app.keyfile import keys_in
 from tests.live import Client, LiveServer, free_port, running_server, unique
 
 
@@ -328,7 +329,7 @@ def test_daily_digest(tmp_path: Path, sink: Sink) -> None:
 
             settings = Settings(data_dir=data_dir, smtp_url=sink.url,
                                 base_url="https://plein.example.nl")
-            db = Database(settings.resolved_database_url)
+            db = Database(settings.resolved_database_url, keys_in(data_dir))
             try:
                 now = utcnow()
                 assert send_digests(db, settings, now) == 1
@@ -379,7 +380,7 @@ def test_unreachable_mail_server_gives_the_notifications_back(tmp_path: Path) ->
             for client in people.values():
                 client.close()
     settings = Settings(data_dir=data_dir, smtp_url=f"smtp://127.0.0.1:{free_port()}")
-    db = Database(settings.resolved_database_url)
+    db = Database(settings.resolved_database_url, keys_in(data_dir))
     try:
         assert send_digests(db, settings, utcnow()) == 0
         with db.read() as session:

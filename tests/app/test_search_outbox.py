@@ -10,11 +10,12 @@ from sqlalchemy import select
 from app import search_outbox
 from app.db import Database
 from app.models import Document, Folder, Group, IndexTask, User
+from tests.app.keyfile import keys_in
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    database = Database(f"sqlite:///{tmp_path / 's.sqlite3'}", keys_in(tmp_path))
     database.migrate()
     search_outbox.install(database.write_sessions)
     return database

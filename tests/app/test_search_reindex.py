@@ -20,6 +20,7 @@ from app.db import Database
 from app.models import Comment, Document, Folder, Group, Membership, User, utcnow
 from app.services import search
 from indexer import IndexDocument, SearchIndex
+from tests.app.keyfile import keys_in
 
 
 def _world(db: Database) -> tuple[str, str, str]:
@@ -54,7 +55,7 @@ def _found(db: Database, index: SearchIndex, user_id: str, q: str) -> list[str]:
 
 
 def test_changes_during_a_rebuild_reach_the_new_generation(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 's.sqlite3'}")
+    db = Database(f"sqlite:///{tmp_path / 's.sqlite3'}", keys_in(tmp_path))
     db.migrate()
     search_outbox.install(db.write_sessions)
     index = SearchIndex(tmp_path / "index", None)

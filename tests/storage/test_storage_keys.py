@@ -14,8 +14,10 @@ from storage import (
     IntegrityError,
     KeyFileError,
     KeyRing,
+    KeySource,
     UnknownKeyError,
     WrappedKey,
+    field_kek_id,
     new_data_key,
 )
 
@@ -322,3 +324,119 @@ def test_data_key_is_random_32_bytes() -> None:
 def test_wrap_rejects_bad_dek(ring: KeyRing) -> None:
     with pytest.raises(ValueError):
         ring.wrap(b"short", BLOB_A)
+
+
+# -- sealed fields -------------------------------------------------------------------
+
+
+def test_sealed_field_round_trip_and_format(ring: KeyRing) -> None:
+    sealed = ring.seal_field("Notulen – geheim".encode(), "documents.title")
+    assert sealed.startswith(f"v1:{ring.active_id}:")
+    assert field_kek_id(sealed) == ring.active_id
+    assert "Notulen" not in sealed
+    assert ring.open_field(sealed, "documents.title") == "Notulen – geheim".encode()
+    # A fresh nonce each time: equal values do not look equal.
+    assert ring.seal_field(b"x", "documents.title") != ring.seal_field(b"x", "documents.title")
+    assert ring.open_field(ring.seal_field(b"", "folders.name"), "folders.name") == b""
+
+
+def test_sealed_field_moved_to_another_column_fails(ring: KeyRing) -> None:
+    sealed = ring.seal_field(b"Dossier X", "folders.name")
+    with pytest.raises(IntegrityError, match="failed authentication"):
+        ring.open_field(sealed, "documents.title")
+
+
+@pytest.mark.parametrize("position", [0, 5, -1])
+def test_tampered_sealed_field_fails(ring: KeyRing, position: int) -> None:
+    sealed = ring.seal_field(b"Dossier X", "comments.body")
+    prefix, body = sealed.rsplit(":", 1)
+    raw = bytearray(base64.urlsafe_b64decode(body))
+    raw[position] ^= 0x01
+    tampered = f"{prefix}:{base64.urlsafe_b64encode(bytes(raw)).decode()}"
+    with pytest.raises(IntegrityError):
+        ring.open_field(tampered, "comments.body")
+
+
+def test_sealed_field_relabelled_with_another_key_fails(ring: KeyRing) -> None:
+    sealed = ring.seal_field(b"Dossier X", "comments.body")
+    old = ring.active_id
+    new = ring.add_key()
+    relabelled = sealed.replace(f"v1:{old}:", f"v1:{new}:")
+    with pytest.raises(IntegrityError):
+        ring.open_field(relabelled, "comments.body")
+
+
+@pytest.mark.parametrize("value", ["", "plain text", "v2:abc:AAAA", "v1:bad id!:AAAA",
+                                   "v1:abcdefghijkl:not*base64", "v1:abcdefghijkl:AAAA"])
+def test_malformed_sealed_field_fails(ring: KeyRing, value: str) -> None:
+    with pytest.raises((IntegrityError, UnknownKeyError)):
+        ring.open_field(value, "comments.body")
+
+
+def test_sealed_field_survives_rotation(ring: KeyRing) -> None:
+    sealed = ring.seal_field(b"Dossier X", "comments.body")
+    old = ring.active_id
+    ring.add_key()
+    ring.retire(old)
+    assert ring.open_field(sealed, "comments.body") == b"Dossier X"
+    assert field_kek_id(ring.seal_field(b"y", "comments.body")) == ring.active_id != old
+
+
+# -- KeySource: the key file as a running server follows it ------------------------------
+
+
+def test_key_source_follows_a_rotation_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    server = KeySource.create(path)
+    sealed = server.seal_field(b"oud", "folders.name")
+    wrapped = server.wrap(dek := new_data_key(), BLOB_A)
+    # `plein keys rotate` in another process: its own ring, written with os.replace.
+    other = KeyRing.load(path)
+    new_id = other.add_key()
+    rewrapped = other.rewrap(wrapped, BLOB_A)
+    resealed = other.seal_field(other.open_field(sealed, "folders.name"), "folders.name")
+    other.retire(server.ring().key_ids()[0])
+    assert server.active_id == new_id  # reloaded because the file changed
+    assert server.unwrap(rewrapped, BLOB_A) == dek
+    assert server.open_field(resealed, "folders.name") == b"oud"
+    assert server.wrap(new_data_key(), BLOB_B).kek_id == new_id
+
+
+def test_key_source_reloads_on_an_unknown_key_even_with_an_unchanged_signature(
+        tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    server = KeySource.create(path)
+    before = os.stat(path)
+    other = KeyRing.load(path)
+    other.add_key()
+    wrapped = other.wrap(dek := new_data_key(), BLOB_A)
+    sealed = other.seal_field(b"nieuw", "groups.name")
+    # Same inode, mtime and size as when the server loaded it (a coarse clock, an edit in
+    # place): the signature says "unchanged", the unknown key id says otherwise.
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    server._signature = (os.stat(path).st_ino, before.st_mtime_ns, os.stat(path).st_size)
+    assert server.unwrap(wrapped, BLOB_A) == dek
+    assert server.open_field(sealed, "groups.name") == b"nieuw"
+
+
+def test_key_source_keeps_its_keys_when_the_file_is_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    server = KeySource.create(path)
+    wrapped = server.wrap(dek := new_data_key(), BLOB_A)
+    path.write_text("{ half written")
+    assert server.unwrap(wrapped, BLOB_A) == dek
+    with pytest.raises(UnknownKeyError):
+        server.unwrap(WrappedKey("someotherkey", wrapped.data), BLOB_A)
+
+
+def test_key_source_rotation_is_used_at_once_and_adopts_other_changes(tmp_path: Path) -> None:
+    path = tmp_path / "keys.json"
+    source = KeySource.create(path)
+    first = source.active_id
+    other = KeyRing.load(path)
+    second = other.add_key()  # another rotation this source has not looked at yet
+    third = source.add_key()
+    assert source.active_id == third
+    assert set(KeyRing.load(path).key_ids()) == {first, second, third}
+    source.retire(first)
+    assert KeyRing.load(path).is_retired(first)
