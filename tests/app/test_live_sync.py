@@ -336,8 +336,8 @@ def test_upgrade_to_editor_reconnects_with_write_access(
 
 def test_awareness_newcomer_sees_peers_and_leavers_vanish(
         cast: Callable[[str], Client], clients: Callable[..., JsClient]) -> None:
-    alice, bob = cast("Alice"), cast("Bob")
-    note = make_note(alice, members=[(bob, "editor")])
+    alice, bob, erin = cast("Alice"), cast("Bob"), cast("Erin")
+    note = make_note(alice, members=[(bob, "editor"), (erin, "viewer")])
     a = clients(note.id, token_of(alice), name="alice")
     a.wait_synced()
     a.set_name("Alice")
@@ -347,14 +347,15 @@ def test_awareness_newcomer_sees_peers_and_leavers_vanish(
     assert b.wait_peers(lambda names: "Alice" in names, timeout=1.0) < 1.0
     b.set_name("Bob")
     a.wait_peers(lambda names: "Bob" in names, timeout=1.0)
-    k = clients(note.id, token_of(bob), name="killed")
+    k = clients(note.id, token_of(erin), name="killed")
     k.wait_synced()
-    k.set_name("Ghost")
-    a.wait_peers(lambda names: "Ghost" in names, timeout=2.0)
+    k.set_name("Ghost")  # the server shows the person's own name, whatever the client says
+    a.wait_peers(lambda names: "Erin" in names, timeout=2.0)
+    assert "Ghost" not in a.peers()
     # A client that dies without saying goodbye: only the server can tell the others.
     k.proc.kill()
-    assert a.wait_peers(lambda names: "Ghost" not in names, timeout=2.0) < 2.0
-    b.wait_peers(lambda names: "Ghost" not in names, timeout=2.0)
+    assert a.wait_peers(lambda names: "Erin" not in names, timeout=2.0) < 2.0
+    b.wait_peers(lambda names: "Erin" not in names, timeout=2.0)
     # A graceful close, too.
     b.close()
     assert a.wait_peers(lambda names: names == [], timeout=2.0) < 2.0
