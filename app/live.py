@@ -206,13 +206,30 @@ class LiveSync:
         self._in_loop(lambda: self._apply(sockets, decisions))
 
     def on_credentials_ended(self, ended: frozenset[str]) -> None:
-        def close() -> None:
+        services = self._services
+        if services is None:
+            return
+
+        def affected() -> list[_Socket]:
             self._generation += 1
-            for sock in list(self.sockets.values()):
-                if ends(sock.credential, sock.user_id, ended):
+            return [s for s in self.sockets.values() if ends(s.credential, s.user_id, ended)]
+
+        sockets = self._in_loop(affected)
+        if not sockets:
+            return
+        # Confirmed against the database (a change rolled back in a savepoint may have been
+        # reported): 4403 makes a stock client give up for good, so only for the truly dead.
+        with services.db.read() as session:
+            dead = [s for s in sockets
+                    if not sync_tickets.credential_alive(session, s.credential, s.user_id)]
+
+        def close() -> None:
+            for sock in dead:
+                if self.sockets.get(sock.key) is sock:
                     self._shut(sock, CloseCode.FORBIDDEN, "signed out")
 
-        self._in_loop(close)
+        if dead:
+            self._in_loop(close)
 
     # -- in the loop ----------------------------------------------------------------------------
 

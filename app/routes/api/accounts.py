@@ -71,7 +71,8 @@ def update_me(ctx: Ctx, body: ProfileUpdate) -> UserOut:
 
 
 @router.route("POST", "/users/me/password",
-              summary="Change my password (revokes every session; this one is renewed)", tag=TAG,
+              summary="Change my password (revokes every session and every personal access "
+                      "token; a cookie session is renewed)", tag=TAG,
               body=PasswordChange, status=204)
 def change_password(ctx: Ctx, body: PasswordChange) -> None:
     user = ctx.require_user()
