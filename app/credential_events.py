@@ -103,14 +103,16 @@ def _on_execute(state: ORMExecuteState) -> None:
     if not (state.is_delete or state.is_update):
         return
     statement: Any = state.statement
-    table = getattr(statement, "table", None)
+    # By name: an ORM statement's table is an annotated copy of the mapped one.
+    table = getattr(getattr(statement, "table", None), "name", None)
     key: Callable[[str], str]
     where = getattr(statement, "whereclause", None)
-    if table is WebSession.__table__ and state.is_delete:
+    if table == WebSession.__tablename__ and state.is_delete:
         column, key = WebSession.token_hash, session_key
-    elif table is ApiToken.__table__ and state.is_delete:
+    elif table == ApiToken.__tablename__ and state.is_delete:
         column, key = ApiToken.id, token_key
-    elif table is User.__table__ and (state.is_delete or "is_active" in _updated(statement)):
+    elif table == User.__tablename__ and (state.is_delete
+                                          or "is_active" in _updated(statement)):
         column, key = User.id, user_key
     else:
         return
