@@ -10,6 +10,7 @@ gets the same 404 as a missing one; a readable file has no live channel (400 for
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -261,3 +262,27 @@ def test_bound_token_of_someone_who_lost_access_is_refused(world: World) -> None
     assert opens(world.server, note, token=made["token"])
     expect(set_access(owner, folder["id"], "closed", []), 200)
     assert not opens(world.server, note, token=made["token"])
+
+
+def test_profile_page_makes_and_lists_document_bound_tokens(world: World) -> None:
+    from tests.app.test_pages import submit, text_of
+
+    viewer, outsider = world.people["viewer"], world.people["outsider"]
+    link = f"{world.server.url}/documents/{world.note}"
+    created = submit(viewer.http, "/profile", "/profile/tokens",
+                     {"name": unique("page-bound"), "document": link})
+    assert created.status_code == 200, created.text
+    secret = re.search(r'value="(plein_[^"]+)"', created.text)
+    assert secret
+    assert opens(world.server, world.note, token=secret.group(1))
+    assert not opens(world.server, world.other_note, token=secret.group(1))
+    listing = text_of(viewer.get("/profile"))
+    title = expect(world.people["owner"].get(f"{API}/documents/{world.note}"), 200)["title"]
+    assert f'href="/documents/{world.note}"' in listing and title in listing
+    # A document the person cannot read: refused like a missing one, no token made.
+    before = len(expect(outsider.get(f"{API}/tokens"), 200))
+    refused = submit(outsider.http, "/profile", "/profile/tokens",
+                     {"name": "nope", "document": world.note})
+    assert refused.status_code == 404
+    assert title not in text_of(refused)
+    assert len(expect(outsider.get(f"{API}/tokens"), 200)) == before
