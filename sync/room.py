@@ -259,8 +259,12 @@ class Room:
                 if not conn.closed:
                     self._submit(update, conn)
             case AwarenessUpdate(entries=entries):
-                # Rate-limited before anything is relayed: the reader waits (its TCP window
-                # fills), so a flood of presence costs the others nothing.
+                # Stock clients echo every awareness update they receive: all-stale messages
+                # change nothing and cost nothing (not even the rate).  Anything else is
+                # rate-limited before it is relayed: the reader waits (its TCP window fills),
+                # so a flood of presence costs the others nothing.
+                if all(self.awareness.is_stale(e) for e in entries):
+                    return
                 wait = conn.awareness_wait()
                 if wait > 0:
                     await anyio.sleep(wait)

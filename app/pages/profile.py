@@ -57,8 +57,12 @@ def document_id_from(value: str) -> str | None:
     path = urlsplit(value).path if "://" in value or value.startswith("/") else value
     parts = [part for part in path.split("/") if part]
     if "documents" in parts[:-1]:
-        return parts[parts.index("documents") + 1]
-    return parts[-1] if parts else None
+        found = parts[parts.index("documents") + 1]
+    elif parts:
+        found = parts[-1]
+    else:
+        return None
+    return found[:64]  # longer is no id of ours: "not found" rather than a form error
 
 
 def profile(p: PageCtx) -> PageResult:

@@ -515,3 +515,24 @@ async def test_awareness_flood_is_rate_limited(manager: RoomManager) -> None:
         assert anyio.current_time() - started >= 1.5
         for c in (mallory, bob):
             await c.close()
+
+
+@pytest.mark.parametrize("limits", [SyncLimits(max_awareness_per_second=1, burst_seconds=0.5)])
+async def test_echoed_awareness_costs_no_rate(manager: RoomManager) -> None:
+    """A stock client echoes every awareness update it receives: those stale repeats must not
+    use up its own allowance (in a busy room they would stall its edits)."""
+    alice, bob = YClient("alice"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await alice.connect(tg, manager, identity=ALICE)
+        await bob.connect(tg, manager, identity=Identity("u-bob", "Bob"))
+        await alice.set_awareness({"n": 1})
+        await wait_for(lambda: alice.client_id in bob.present())
+        echo = AwarenessEntry(alice.client_id, alice.clock, json.dumps({"n": 1}))
+        started = anyio.current_time()
+        for _ in range(50):
+            await bob.send_raw(encode(AwarenessUpdate((echo,))))
+        await bob.type("after the echoes")
+        await wait_for(lambda: str(alice.text) == "after the echoes")
+        assert anyio.current_time() - started < 5  # 50 charged messages would take 50 s
+        for c in (alice, bob):
+            await c.close()
