@@ -93,6 +93,11 @@ class StarletteTransport:
         self._shut_task = asyncio.get_running_loop().create_task(
             self._close_socket(code, reason))
 
+    async def finish_shut(self) -> None:
+        """If ``shut`` ran before the socket was accepted, close it now with that code."""
+        if self.shut_code is not None:
+            await self._close_socket(*self.shut_code)
+
     async def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
             return
@@ -314,9 +319,8 @@ class LiveSync:
                                      Identity(grant.user_id, grant.user_name))
         finally:
             self.sockets.pop(sock.key, None)
-            if transport.shut_code is not None:  # shut before it was accepted or joined
-                with anyio.CancelScope(shield=True):
-                    await transport._close_socket(*transport.shut_code)
+            with anyio.CancelScope(shield=True):
+                await transport.finish_shut()
             if sock.permission is Permission.EDIT and transport.update_frames and self._services:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(_record_edit, self._services, document_id,
@@ -428,6 +432,7 @@ def _check_all(services: Services, sockets: list[_Socket]
                ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], Permission | None]]:
     """Which (credential, person) pairs are alive, and every socket's access now."""
     with services.db.read() as session:
-        alive = {(s.credential, s.user_id) for s in sockets
-                 if sync_tickets.credential_alive(session, s.credential, s.user_id)}
+        alive = {(credential, user_id)
+                 for credential, user_id in {(s.credential, s.user_id) for s in sockets}
+                 if sync_tickets.credential_alive(session, credential, user_id)}
         return alive, _decisions(session, {(s.document_id, s.user_id) for s in sockets})
