@@ -7,8 +7,10 @@ is installed on every handler ``plein serve`` configures (uvicorn's and the root
 so whatever logger a record comes from and at whatever level, a secret is replaced by
 ``[redacted]`` before it is written: query values of names that carry secrets (``token``,
 ``ticket``, ``*_token`` such as reset and verification tokens, ``code``, ``key``,
-``password``, ``secret``, ``signature``), bearer tokens, the session cookie, and anything
-shaped like one of our tokens or tickets wherever it appears.
+``password``, ``secret``, ``signature``), long path segments after ``/reset``, ``/verify``,
+``/confirm``, ``/invite(s)``, ``/invitations`` or ``/password`` (links sent by e-mail),
+bearer tokens, the session cookie, and anything shaped like one of our tokens or tickets
+wherever it appears.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ _PATTERNS = (
                r"|sig|auth)=)[^&\s\"'#;]+"),
     re.compile(r"(?i)(bearer\s+)[\w.~+/=-]+"),
     re.compile(r"(?i)(plein_session=)[^;\s\"',]+"),
+    # A secret as a path segment of a link sent by e-mail (reset, verification, invitation).
+    re.compile(r"(?i)(/(?:reset|verify|verification|confirm|invitations?|invite|password)"
+               r"(?:/[\w-]*?)*?/)[A-Za-z0-9_-]{16,}"),
     # Our own token and ticket shapes, wherever they appear (a pasted URL, an error text).
     re.compile(r"()plein_[A-Za-z0-9_-]{8,}_[A-Za-z0-9_-]{16,}"),
     re.compile(r"()plein-ticket_[A-Za-z0-9_-]{16,}"),

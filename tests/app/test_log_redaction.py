@@ -27,6 +27,11 @@ def test_redact_known_shapes() -> None:
         "Cookie: plein_lang=nl; plein_session=[redacted]"
     assert token not in redact(f"pasted somewhere: {token}.")
     assert redact("/search?q=token&page=2") == "/search?q=token&page=2"
+    assert redact('"GET /password/reset/Abc_defGHIjkl-mnop123 HTTP/1.1"') == \
+        '"GET /password/reset/[redacted] HTTP/1.1"'
+    assert redact("/verify/AbcdefGHIJKLmnopQRST") == "/verify/[redacted]"
+    assert redact("/invitations/AbcdefGHIJKLmnop/accept") == "/invitations/[redacted]/accept"
+    assert redact("/documents/AbcdefGHIJKLmnop") == "/documents/AbcdefGHIJKLmnop"
 
 
 @pytest.mark.parametrize("level", ["info", "debug"])
