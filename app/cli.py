@@ -21,15 +21,19 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.log_redact import install_on_root, uvicorn_log_config
     from app.main import create_app
 
     settings = _settings(args, host=args.host, port=args.port)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # No secret in any log line, at any level (tokens in sync URLs, cookies in debug output).
+    install_on_root()
     app = create_app(settings)
     print(f"Plein is running at {settings.resolved_base_url}  (data: {settings.data_dir})",
           flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                log_config=uvicorn_log_config(),
                 proxy_headers=args.proxy_headers, server_header=False,
                 # The sync limits refuse big frames too; this stops them before buffering.
                 ws_max_size=settings.sync_max_message_bytes + 1024,

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from app import credential_events
 from app.access_events import AccessChanges
 from app.bootstrap import prepare
 from app.http.errors import EXCEPTION_HANDLERS
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)
     access_changes.subscribe(live.on_access_change)
+    unsubscribe_credentials = credential_events.hub.subscribe(live.on_credentials_ended)
 
     from app.pages import page_routes
     from app.routes.api import router
@@ -79,6 +81,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         async with anyio.create_task_group() as tasks:
             await tasks.start(manager.start)
             live.bind(asyncio.get_running_loop(), services)
+            tasks.start_soon(live.watch, float(settings.live_check_seconds))
             tasks.start_soon(_maintenance_loop, services)
             tasks.start_soon(_mail_loop, services)
             tasks.start_soon(_note_snapshot_loop, services)
@@ -90,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Closes the sockets and compacts every open note before the process ends.
                 await manager.stop()
                 tasks.cancel_scope.cancel()
+        unsubscribe_credentials()
         db.dispose()
 
     app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],

@@ -119,6 +119,21 @@ class Settings:
             "doc": "Outbound messages queued per connection before a slow reader is disconnected."
         },
     )
+    sync_awareness_per_second: int = field(
+        default=20,
+        metadata={"doc": "Live-sync presence (awareness) messages per second per connection."},
+    )
+    sync_ticket_seconds: int = field(
+        default=60,
+        metadata={"doc": "How long a single-use live-sync ticket may wait to be used."},
+    )
+    live_check_seconds: int = field(
+        default=10,
+        metadata={
+            "doc": "How often open live channels re-check that their credential and access "
+            "still hold (a safety net: sign-out, password change and revocation act at once)."
+        },
+    )
     note_snapshot_minutes: int = field(
         default=10,
         metadata={
@@ -218,6 +233,7 @@ class Settings:
             max_document_bytes=self.sync_max_document_bytes,
             max_messages_per_second=float(self.sync_messages_per_second),
             max_queued_messages=self.sync_queue_messages,
+            max_awareness_per_second=float(self.sync_awareness_per_second),
         )
 
     def replace(self, **changes: Any) -> Settings:
@@ -257,6 +273,9 @@ class Settings:
             "email_verification_hours",
             "password_reset_minutes",
             "invitation_days",
+            "sync_awareness_per_second",
+            "sync_ticket_seconds",
+            "live_check_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")

@@ -3,14 +3,14 @@
 Public face (everything else is an implementation detail)::
 
     RoomManager(store, limits)          async context manager / start() + stop()
-        .serve(transport, document_id, permission, conn_key) -> close code
+        .serve(transport, document_id, permission, conn_key[, identity]) -> close code
         .set_permission(document_id, conn_key, permission) -> int
         .revoke(document_id, conn_key[, code, reason]) -> int
         .close_document(document_id) -> bool
         .initialize(document_id, updates) -> bool
         .snapshot_state(document_id) -> bytes
         .apply_update(document_id, update) -> None
-    Permission (EDIT, READ), SyncLimits
+    Permission (EDIT, READ), SyncLimits, Identity (who a connection speaks for)
     Transport (protocol: send / recv / close), CloseCode, memory_transport_pair
     DocumentStore / DocumentHandle (protocols), FileDocumentStore, validate_document_id
     render_html / render_markdown / render_text  (note -> output)
@@ -21,6 +21,7 @@ Public face (everything else is an implementation detail)::
 Depends on ``storage`` (encrypted logs and snapshot blobs) and pycrdt; never on ``app``.
 """
 
+from sync.awareness import Identity
 from sync.compose import markdown_to_update, restore_update, text_to_update
 from sync.errors import (
     ConnectionClosed,
@@ -53,6 +54,7 @@ __all__ = [
     "DocumentStore",
     "DocumentTooLarge",
     "FileDocumentStore",
+    "Identity",
     "InvalidDocumentId",
     "MemoryTransport",
     "Permission",

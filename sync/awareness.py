@@ -7,9 +7,15 @@ each clientID so that, when that socket closes, their removal is broadcast
 
 Rules follow y-protocols' ``applyAwarenessUpdate``: an entry is accepted when its
 clock is newer, or equal with a "null" state for a present client (how a peer
-relays a timeout removal).  Ownership moves to the connection that last set a
-non-null state: a client that reconnects before its old socket is noticed dead
-keeps its cursor when the old socket finally closes.
+relays a timeout removal).
+
+Presence cannot be spoofed: a clientID belongs to the connection that introduced
+it, and entries for it from any other connection -- a new state, a keep-alive or a
+removal -- are ignored.  The one exception is the same *principal* (the app's
+person): a client that reconnects before its old socket is noticed dead takes its
+clientID over and keeps its cursor when the old socket finally closes.  A departed
+client's clientID stays with its principal while its clock is remembered, so
+nobody else can claim it with a huge clock and keep the real client invisible.
 
 Bounded: at most ``MAX_CLIENTS_PER_OWNER`` live clientIDs per connection (a
 browser tab has one), and clocks of departed clients are forgotten oldest-first
@@ -18,15 +24,40 @@ past ``MAX_REMEMBERED``.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Hashable
+from dataclasses import dataclass
+from typing import Any
 
 from sync.protocol import AwarenessEntry
 
-__all__ = ["MAX_CLIENTS_PER_OWNER", "MAX_REMEMBERED", "AwarenessRegistry"]
+__all__ = ["MAX_CLIENTS_PER_OWNER", "MAX_REMEMBERED", "AwarenessRegistry", "Identity", "stamp"]
 
 MAX_CLIENTS_PER_OWNER = 16
 MAX_REMEMBERED = 4096
 _NULL = "null"
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Who a connection speaks for, as the app tells the room (plain values: sync knows no
+    accounts).  It is stamped on every awareness state the connection sends, so a client
+    cannot show up under another person's name."""
+
+    id: str
+    name: str
+
+
+def stamp(state: str, identity: Identity) -> str:
+    """``state`` (valid JSON, not "null") with ``user.id`` and ``user.name`` set to
+    ``identity``; other fields (a caret colour, a cursor) stay the client's."""
+    parsed: Any = json.loads(state)
+    if not isinstance(parsed, dict):
+        parsed = {}
+    user = parsed.get("user")
+    parsed["user"] = {**(user if isinstance(user, dict) else {}),
+                      "id": identity.id, "name": identity.name}
+    return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"))
 
 
 class AwarenessRegistry:
@@ -35,6 +66,8 @@ class AwarenessRegistry:
         self._state: dict[int, str] = {}
         self._owner: dict[int, Hashable] = {}
         self._owned: dict[Hashable, set[int]] = {}
+        #: The principal of each remembered clientID (present or departed).
+        self._principal: dict[int, Hashable] = {}
 
     def __len__(self) -> int:
         return len(self._state)
@@ -56,13 +89,28 @@ class AwarenessRegistry:
         newer = current is None or current < e.clock
         return not (newer or (current == e.clock and e.removed and e.client_id in self._state))
 
-    def apply(self, owner: Hashable, entries: tuple[AwarenessEntry, ...]) -> list[AwarenessEntry]:
-        """Apply entries sent by ``owner``; return those accepted (to relay)."""
+    def may_send(self, owner: Hashable, client_id: int, principal: Hashable | None = None
+                 ) -> bool:
+        """Whether ``owner`` (acting for ``principal``) may set or remove ``client_id``."""
+        principal = owner if principal is None else principal
+        current = self._owner.get(client_id)
+        if current is not None and current != owner:
+            return self._principal.get(client_id) == principal  # the same person's reconnect
+        known = self._principal.get(client_id)
+        return known is None or known == principal
+
+    def apply(self, owner: Hashable, entries: tuple[AwarenessEntry, ...],
+              principal: Hashable | None = None) -> list[AwarenessEntry]:
+        """Apply entries sent by ``owner`` for ``principal`` (default: the owner itself);
+        return those accepted (to relay).  Entries for another's clientID are ignored."""
+        principal = owner if principal is None else principal
         accepted: list[AwarenessEntry] = []
         for e in entries:
             cid = e.client_id
             if self.is_stale(e):
                 continue  # the peers already have something at least as new
+            if not self.may_send(owner, cid, principal):
+                continue  # someone else's presence: not this connection's to change
             if e.removed:
                 self._state.pop(cid, None)
                 self._disown(cid)
@@ -73,6 +121,7 @@ class AwarenessRegistry:
                     self._disown(cid)
                     self._owner[cid] = owner
                     self._owned.setdefault(owner, set()).add(cid)
+                self._principal[cid] = principal
                 self._state[cid] = e.state
             # Re-insert so dict order is "least recently touched first" for forgetting.
             self._clock.pop(cid, None)
@@ -87,6 +136,7 @@ class AwarenessRegistry:
             return
         for cid in [c for c in self._clock if c not in self._state][:excess]:
             del self._clock[cid]
+            self._principal.pop(cid, None)
 
     def snapshot(self) -> list[AwarenessEntry]:
         """Every present client, for a newcomer or a query-awareness message."""

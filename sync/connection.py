@@ -32,6 +32,7 @@ from dataclasses import dataclass
 import anyio
 from pycrdt import merge_updates
 
+from sync.awareness import Identity
 from sync.errors import ConnectionClosed
 from sync.limits import SyncLimits, TokenBucket
 from sync.permission import Permission
@@ -82,12 +83,15 @@ def _merged_update(parts: list[bytes]) -> bytes | None:
 
 class Connection:
     def __init__(
-        self, transport: Transport, permission: Permission, key: str, limits: SyncLimits
+        self, transport: Transport, permission: Permission, key: str, limits: SyncLimits,
+        identity: Identity | None = None,
     ) -> None:
         self.transport = transport
         self.permission = permission
         #: App-chosen key; several connections may share one (e.g. a principal's tabs).
         self.key = key
+        #: Who this connection speaks for (stamped on its awareness states), if the app says.
+        self.identity = identity
         self._limits = limits
         self._queue: deque[_Group] = deque()
         self._queued_bytes = 0
@@ -98,6 +102,10 @@ class Connection:
         )
         self._bytes = TokenBucket(
             limits.max_bytes_per_second, limits.max_bytes_per_second * limits.burst_seconds
+        )
+        self._awareness = TokenBucket(
+            limits.max_awareness_per_second,
+            limits.max_awareness_per_second * limits.burst_seconds,
         )
         self.close_code: int | None = None
         self.close_reason = ""
@@ -176,6 +184,10 @@ class Connection:
             self._queued_bytes = 0
         if self._scope is not None:
             self._scope.cancel()
+
+    def awareness_wait(self) -> float:
+        """Spend one awareness message; how long the reader must wait first (0.0: none)."""
+        return self._awareness.take(1)
 
     # -- the connection's life ------------------------------------------------------
 

@@ -25,6 +25,10 @@ class SyncLimits:
     max_messages_per_second: float = 200.0
     max_bytes_per_second: float = 4 * MiB
     burst_seconds: float = 2.0
+    #: Awareness (presence) messages per second per connection, bursts up to
+    #: ``burst_seconds`` worth; above it the reader waits like above the message rate.
+    #: A caret moving with every key press stays well below it; a flood does not.
+    max_awareness_per_second: float = 20.0
     #: Encoded size of a document's full state; an update that would exceed it is refused.
     max_document_bytes: int = 16 * MiB
     #: Outbound queue per connection: a reader that lets it fill is disconnected
@@ -48,6 +52,7 @@ class SyncLimits:
             "max_messages_per_second": self.max_messages_per_second,
             "max_bytes_per_second": self.max_bytes_per_second,
             "burst_seconds": self.burst_seconds,
+            "max_awareness_per_second": self.max_awareness_per_second,
             "max_document_bytes": self.max_document_bytes,
             "max_queued_messages": self.max_queued_messages,
             "max_queued_bytes": self.max_queued_bytes,

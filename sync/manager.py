@@ -30,6 +30,7 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 from pycrdt import merge_updates
 
+from sync.awareness import Identity
 from sync.connection import Connection
 from sync.errors import RoomUnavailable
 from sync.limits import SyncLimits
@@ -211,12 +212,15 @@ class RoomManager:
     # -- public API --------------------------------------------------------------------------
 
     async def serve(
-        self, transport: Transport, document_id: str, permission: Permission, conn_key: str
+        self, transport: Transport, document_id: str, permission: Permission, conn_key: str,
+        identity: Identity | None = None,
     ) -> int:
         """Run one connection to its end; return the close code.
 
         ``conn_key`` is the app's handle for later access changes; several
-        connections may share it (all tabs of one principal, say).
+        connections may share it (all tabs of one principal, say).  ``identity`` (the
+        signed-in person's id and name) is stamped on the awareness states it sends and
+        binds its awareness clientIDs to that person.
         """
         try:
             room, slot = await self._acquire(document_id)
@@ -227,7 +231,7 @@ class RoomManager:
                 except Exception:  # the original failure is what matters
                     log.debug("closing transport failed", exc_info=True)
             raise
-        conn = Connection(transport, permission, conn_key, self.limits)
+        conn = Connection(transport, permission, conn_key, self.limits, identity)
         try:
             room.join(conn)
             await conn.run(room.handle_frame)

@@ -40,13 +40,14 @@ import anyio
 from anyio.abc import TaskStatus
 from pycrdt import Doc, TransactionEvent, merge_updates
 
-from sync.awareness import AwarenessRegistry
+from sync.awareness import AwarenessRegistry, stamp
 from sync.connection import Connection
 from sync.errors import DocumentCorrupt, DocumentTooLarge, ProtocolError, RoomUnavailable
 from sync.limits import SyncLimits
 from sync.permission import Permission
 from sync.protocol import (
     EMPTY_UPDATE,
+    AwarenessEntry,
     AwarenessUpdate,
     Message,
     PermissionDenied,
@@ -258,12 +259,33 @@ class Room:
                 if not conn.closed:
                     self._submit(update, conn)
             case AwarenessUpdate(entries=entries):
+                # Stock clients echo every awareness update they receive: all-stale messages
+                # change nothing and cost nothing (not even the rate).  Anything else is
+                # rate-limited before it is relayed: the reader waits (its TCP window fills),
+                # so a flood of presence costs the others nothing.
+                if all(self.awareness.is_stale(e) for e in entries):
+                    return
+                wait = conn.awareness_wait()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                    if conn.closed:
+                        return
                 # JSON checked here, for what would be accepted only: stock clients echo
                 # every awareness update they receive, so most entries are stale repeats.
                 for e in entries:
                     if not self.awareness.is_stale(e):
                         check_awareness_state(e.state)
-                accepted = self.awareness.apply(conn, entries)
+                identity = conn.identity
+                if identity is not None:
+                    # The person's id and name come from the server, never from the client.
+                    entries = tuple(
+                        e if e.removed or self.awareness.is_stale(e)
+                        or not self.awareness.may_send(conn, e.client_id, identity.id)
+                        else AwarenessEntry(e.client_id, e.clock, stamp(e.state, identity))
+                        for e in entries
+                    )
+                principal = None if identity is None else identity.id
+                accepted = self.awareness.apply(conn, entries, principal)
                 if accepted:
                     self._broadcast(AwarenessUpdate(tuple(accepted)), exclude=conn)
             case QueryAwareness():

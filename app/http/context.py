@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
 
 from app.access import Access
+from app.credential_events import session_key, token_key
 from app.errors import CSRFFailed, HTTPError, NotSignedIn
 from app.http.services import Services
 from app.models import ApiToken, User
@@ -137,6 +138,17 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False,
                 ctx.user = found_session[1]
                 ctx.touch_session = accounts.is_stale(found_session[0].last_seen_at)
     ctx.access = Access(ctx.db, ctx.user)
+
+
+def credential_of(ctx: Ctx) -> str:
+    """The credential this request came with, named as :mod:`app.credential_events` names
+    it (``token:<id>`` or ``session:<hash>``; "" when signed out): live channels remember it
+    and close when it ends."""
+    if ctx.api_token is not None:
+        return token_key(ctx.api_token.id)
+    if ctx.session_token is not None:
+        return session_key(accounts.sha256_hex(ctx.session_token))
+    return ""
 
 
 def check_csrf(ctx: Ctx, submitted: str | None, *, always: bool = False) -> None:

@@ -8,6 +8,7 @@ from app.models.documents import Blob, Document, DocumentVersion
 from app.models.folders import Folder, FolderMember
 from app.models.groups import Group, Invitation, Membership
 from app.models.search import IndexTask
+from app.models.tickets import SyncTicket
 
 __all__ = [
     "AccountToken",
@@ -28,6 +29,7 @@ __all__ = [
     "Membership",
     "Notification",
     "NotificationSettings",
+    "SyncTicket",
     "User",
     "WebSession",
     "new_id",

@@ -32,10 +32,11 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from app import credential_events
 from app.access import Action
 from app.errors import HTTPError, NotSignedIn
 from app.events import hub
-from app.http.context import Ctx, authenticate, in_transaction
+from app.http.context import Ctx, authenticate, credential_of, in_transaction
 from app.models import Comment, Document, User
 from app.pages.forms import N_, FormError
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
@@ -242,13 +243,15 @@ async def events(request: Request) -> Response:
                                             fn=lambda ctx: _may_read(ctx, doc_id))
         return result
 
-    def require(ctx: Ctx) -> str:
+    def require(ctx: Ctx) -> tuple[str, str, str]:
         authenticate(ctx)
         if ctx.user is None:
             raise NotSignedIn()
-        return documents.get_document(ctx.db, ctx.access, doc_id).id
+        return (documents.get_document(ctx.db, ctx.access, doc_id).id, ctx.user.id,
+                credential_of(ctx))
 
-    doc_id, _ctx = await in_transaction(request, write=False, fn=require)
+    (doc_id, user_id, credential), _ctx = await in_transaction(request, write=False,
+                                                               fn=require)
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
 
@@ -260,7 +263,18 @@ async def events(request: Request) -> Response:
     def listener(document_id: str) -> None:  # called from the committing thread
         loop.call_soon_threadsafe(offer, document_id)
 
-    unsubscribe = hub.subscribe(doc_id, listener)
+    def ended(keys: frozenset[str]) -> None:  # called from the committing thread
+        # The credential that opened the stream ended: wake it, so its access check
+        # (before every message) ends it now rather than at the next keep-alive.
+        if credential_events.ends(credential, user_id, keys):
+            loop.call_soon_threadsafe(offer, doc_id)
+
+    unsubscribe_comments = hub.subscribe(doc_id, listener)
+    unsubscribe_credentials = credential_events.hub.subscribe(ended)
+
+    def unsubscribe() -> None:
+        unsubscribe_comments()
+        unsubscribe_credentials()
 
     async def stream() -> AsyncIterator[str]:
         try:

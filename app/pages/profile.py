@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.routing import BaseRoute
 
+from app.errors import HTTPError
 from app.http.context import LANG_COOKIE, CookieChange
 from app.models import ApiToken
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
-from app.services import accounts, mail, notifications
+from app.services import accounts, documents, mail, notifications
 
 NOTICES = ("profile", "password", "token_revoked", "notifications")
 
@@ -25,7 +27,7 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
         "profile": values or {"name": user.name, "bio": user.bio,
                               "organisation": user.organisation,
                               "language": user.language or p.language},
-        "tokens": accounts.list_tokens(p.db, user),
+        "tokens": [(t, _bound_title(p, t)) for t in accounts.list_tokens(p.db, user)],
         "notification_settings": notifications.get_settings(p.db, user.id),
         "email_available": mail.enabled(p.settings),
         "notice": notice if notice in NOTICES else None,
@@ -34,6 +36,33 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
         "error_form": form if error else None,
     }
     return Page("profile.html", context, status=error.status if error else 200)
+
+
+def _bound_title(p: PageCtx, token: ApiToken) -> str | None:
+    """The title of the document a token is bound to ("" if the person can no longer read it;
+    None for a token of the whole account)."""
+    if token.document_id is None:
+        return None
+    try:
+        return documents.get_document(p.db, p.access, token.document_id).title
+    except HTTPError:
+        return ""
+
+
+def document_id_from(value: str) -> str | None:
+    """A document id from what a person pastes: the id, or a link to the document's page."""
+    value = value.strip()
+    if not value:
+        return None
+    path = urlsplit(value).path if "://" in value or value.startswith("/") else value
+    parts = [part for part in path.split("/") if part]
+    if "documents" in parts[:-1]:
+        found = parts[parts.index("documents") + 1]
+    elif parts:
+        found = parts[-1]
+    else:
+        return None
+    return found[:64]  # longer is no id of ours: "not found" rather than a form error
 
 
 def profile(p: PageCtx) -> PageResult:
@@ -81,11 +110,16 @@ def change_password(p: PageCtx) -> PageResult:
 
 def create_token(p: PageCtx) -> PageResult:
     user = p.access.require_user()
-    values = {"name": p.form.get("name", "")}
+    values = {"name": p.form.get("name", ""),
+              "document_id": document_id_from(p.form.get("document", ""))}
 
     def create() -> tuple[ApiToken, str]:
         body = validate(TokenCreate, values)
-        return accounts.create_token(p.db, user, body.name)
+        document_id = None
+        if body.document_id is not None:
+            # Only a document the person may read (else the same "not found" as missing).
+            document_id = documents.get_document(p.db, p.access, body.document_id).id
+        return accounts.create_token(p.db, user, body.name, document_id)
 
     result = attempt(p, create)
     if isinstance(result, FormError):

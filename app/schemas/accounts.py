@@ -36,6 +36,9 @@ class PasswordChange(Input):
 
 class TokenCreate(Input):
     name: Name
+    # Bind the token to one document the caller may read: it then works for that document's
+    # live sync only, so a token handed to a sync client is not the whole account.
+    document_id: str | None = Field(default=None, max_length=64)
 
 
 class UserOut(BaseModel):
@@ -76,18 +79,20 @@ class SessionOut(BaseModel):
 class TokenOut(BaseModel):
     id: str
     name: str
+    document_id: str | None
     created_at: datetime
     last_used_at: datetime | None
 
     @classmethod
     def of(cls, token: ApiToken) -> TokenOut:
-        return cls(id=token.id, name=token.name, created_at=token.created_at,
-                   last_used_at=token.last_used_at)
+        return cls(id=token.id, name=token.name, document_id=token.document_id,
+                   created_at=token.created_at, last_used_at=token.last_used_at)
 
 
 class TokenCreated(BaseModel):
     id: str
     name: str
+    document_id: str | None = None
     token: str
 
 
@@ -121,3 +126,6 @@ class InvitationAccepted(BaseModel):
     group_id: str
     role: str
     state: Literal["member"] = "member"
+class SyncTicketOut(BaseModel):
+    ticket: str
+    expires_at: datetime

@@ -90,11 +90,13 @@ def require_verified(settings: Settings, user: User) -> None:
 
 
 def reset_password(db: Session, passwords: Passwords, secret: str, new: str) -> User:
-    """Set a new password from a reset link: every session ends (whoever had the old
-    password is out) and the address counts as proven (the link was read there)."""
+    """Set a new password from a reset link: every session and personal access token ends
+    (whoever had the old password is out, as after a password change) and the address counts
+    as proven (the link was read there)."""
     user = account_links.reset_password_user(db, secret)
     user.password_hash = passwords.hash(new)
     revoke_all_sessions(db, user.id)
+    db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
     account_links.mark_verified(db, user)
     return user
 
@@ -222,13 +224,17 @@ def revoke_all_sessions(db: Session, user_id: str) -> None:
 def change_password(
     db: Session, passwords: Passwords, user: User, *, current: str, new: str
 ) -> None:
-    """Change the password and revoke every session and nothing else: the caller signs the
-    person in again with a fresh session. Tokens stay (they are revoked one by one)."""
+    """Change the password and end every credential of the person: all sessions (the caller
+    signs the person in again with a fresh one) and all personal access tokens. A password
+    change is how someone takes an account back; whoever knew the old password could have
+    made tokens, and those must not outlive it (docs/security.md, "Credentials and live
+    channels"). Open live channels close with them."""
     if not passwords.verify(user.password_hash, current):
         raise Unprocessable("The current password is wrong.", code="wrong_password",
                             field="current_password")
     user.password_hash = passwords.hash(new)
     revoke_all_sessions(db, user.id)
+    db.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
 
 
 # -- personal access tokens ----------------------------------------------------------------

@@ -202,6 +202,10 @@ def test_password_reset_by_mail(live: LiveServer, sink: MailSink, alice: Client)
     try:
         email = email_of(person)
         assert other_session.sign_in(email, PASSWORD).status_code == 200
+        made = person.post(f"{API}/tokens", json={"name": "script"})
+        assert made.status_code == 201, made.text
+        token_header = {"Authorization": f"Bearer {made.json()['token']}"}
+        expect(httpx.get(live.url + f"{API}/users/me", headers=token_header), 200)
         unknown = address("onbekend")
         known_answer = anonymous_post(live, "/password-reset", {"email": email.upper()})
         unknown_answer = anonymous_post(live, "/password-reset", {"email": unknown})
@@ -222,6 +226,8 @@ def test_password_reset_by_mail(live: LiveServer, sink: MailSink, alice: Client)
         expect_error(person.get(f"{API}/users/me"), 401)
         expect_error(other_session.get(f"{API}/users/me"), 401)
         expect_error(try_sign_in(live, email, PASSWORD), 401)
+        # And every personal access token, as after a password change.
+        expect_error(httpx.get(live.url + f"{API}/users/me", headers=token_header), 401)
         assert person.sign_in(email, new).status_code == 200
         # Single use.
         expect_error(anonymous_post(live, "/password-reset/confirm",

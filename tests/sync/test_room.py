@@ -10,7 +10,7 @@ import random
 import anyio
 import pytest
 
-from sync import CloseCode, Permission, RoomManager, SyncLimits
+from sync import CloseCode, Identity, Permission, RoomManager, SyncLimits
 from sync import ConnectionClosed as ConnectionClosedError
 from sync.protocol import (
     AwarenessEntry,
@@ -434,5 +434,105 @@ async def test_stale_awareness_echo_is_dropped_without_parsing(manager: RoomMana
         await bob.send_raw(encode(AwarenessUpdate((
             AwarenessEntry(alice.client_id, alice.clock + 1, "{not json"),))))
         await wait_for(lambda: bob.closed is not None)
+        for c in (alice, bob):
+            await c.close()
+
+
+# -- presence cannot be spoofed -----------------------------------------------------------------
+
+ALICE = Identity("u-alice", "Alice")
+MALLORY = Identity("u-mallory", "Mallory")
+
+
+async def test_awareness_carries_the_servers_identity(manager: RoomManager) -> None:
+    """A client cannot show up under another person's name: id and name are stamped on."""
+    mallory, bob = YClient("mallory"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await mallory.connect(tg, manager, identity=MALLORY, permission=Permission.READ)
+        await bob.connect(tg, manager, identity=Identity("u-bob", "Bob"))
+        await mallory.set_awareness({"user": {"name": "Alice", "id": "u-alice",
+                                              "colorIndex": 4}, "cursor": 7})
+        await wait_for(lambda: mallory.client_id in bob.present())
+        seen = bob.present()[mallory.client_id]
+        assert seen == {"user": {"name": "Mallory", "id": "u-mallory", "colorIndex": 4},
+                        "cursor": 7}
+        # A newcomer's snapshot holds the stamped state too.
+        carol = YClient("carol")
+        await carol.connect(tg, manager, identity=Identity("u-carol", "Carol"))
+        await wait_for(lambda: mallory.client_id in carol.present())
+        assert carol.present()[mallory.client_id]["user"]["name"] == "Mallory"
+        for c in (mallory, bob, carol):
+            await c.close()
+
+
+async def test_another_connections_presence_cannot_be_taken_or_removed(
+        manager: RoomManager) -> None:
+    alice, mallory, bob = YClient("alice"), YClient("mallory"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await alice.connect(tg, manager, identity=ALICE)
+        await mallory.connect(tg, manager, identity=MALLORY, permission=Permission.READ)
+        await bob.connect(tg, manager, identity=Identity("u-bob", "Bob"))
+        await alice.set_awareness({"user": {"name": "Alice"}})
+        await wait_for(lambda: alice.client_id in bob.present())
+        # Take over alice's client id with a newer clock, then remove it.
+        await mallory.set_awareness({"user": {"name": "Alice"}, "cursor": 666},
+                                    client_id=alice.client_id, clock=alice.clock + 10)
+        await mallory.set_awareness(None, client_id=alice.client_id, clock=alice.clock)
+        await mallory.set_awareness(None, client_id=alice.client_id, clock=alice.clock + 20)
+        # Fences: mallory's answer to her query means her frames were handled; alice's
+        # edit reaching bob after that means whatever they relayed reached him first.
+        heard = len(mallory.awareness_messages)
+        await mallory.query_awareness()
+        await wait_for(lambda: len(mallory.awareness_messages) > heard)
+        await alice.type("fence")
+        await wait_for(lambda: str(bob.text) == "fence")
+        assert bob.present()[alice.client_id] == {"user": {"name": "Alice", "id": "u-alice"}}
+        assert [e.client_id for e in room(manager).awareness.snapshot()] == [alice.client_id]
+        assert all(e.clock <= alice.clock for m in bob.awareness_messages for e in m.entries
+                   if e.client_id == alice.client_id)
+        # Alice herself still may, and when she leaves nobody can claim her id.
+        await alice.close()
+        await wait_for(lambda: alice.client_id not in bob.present())
+        await mallory.set_awareness({"user": {}}, client_id=alice.client_id, clock=10**9)
+        await mallory.set_awareness({"user": {}})
+        await wait_for(lambda: mallory.client_id in bob.present())
+        assert alice.client_id not in bob.present()
+        for c in (mallory, bob):
+            await c.close()
+
+
+@pytest.mark.parametrize("limits", [SyncLimits(max_awareness_per_second=10, burst_seconds=0.5)])
+async def test_awareness_flood_is_rate_limited(manager: RoomManager) -> None:
+    mallory, bob = YClient("mallory"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await mallory.connect(tg, manager, identity=MALLORY)
+        await bob.connect(tg, manager, identity=Identity("u-bob", "Bob"))
+        started = anyio.current_time()
+        for i in range(25):
+            await mallory.set_awareness({"n": i})
+        await wait_for(lambda: bob.present().get(mallory.client_id, {}).get("n") == 24, 30)
+        # 5 in the burst, then 10 a second: the last cannot be relayed before ~2 s.
+        assert anyio.current_time() - started >= 1.5
+        for c in (mallory, bob):
+            await c.close()
+
+
+@pytest.mark.parametrize("limits", [SyncLimits(max_awareness_per_second=1, burst_seconds=0.5)])
+async def test_echoed_awareness_costs_no_rate(manager: RoomManager) -> None:
+    """A stock client echoes every awareness update it receives: those stale repeats must not
+    use up its own allowance (in a busy room they would stall its edits)."""
+    alice, bob = YClient("alice"), YClient("bob")
+    async with anyio.create_task_group() as tg:
+        await alice.connect(tg, manager, identity=ALICE)
+        await bob.connect(tg, manager, identity=Identity("u-bob", "Bob"))
+        await alice.set_awareness({"n": 1})
+        await wait_for(lambda: alice.client_id in bob.present())
+        echo = AwarenessEntry(alice.client_id, alice.clock, json.dumps({"n": 1}))
+        started = anyio.current_time()
+        for _ in range(50):
+            await bob.send_raw(encode(AwarenessUpdate((echo,))))
+        await bob.type("after the echoes")
+        await wait_for(lambda: str(alice.text) == "after the echoes")
+        assert anyio.current_time() - started < 5  # 50 charged messages would take 50 s
         for c in (alice, bob):
             await c.close()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import anyio
 import anyio.lowlevel
 import pytest
 
 from sync import ConnectionClosed, SyncLimits, memory_transport_pair
-from sync.awareness import MAX_CLIENTS_PER_OWNER, AwarenessRegistry
+from sync.awareness import MAX_CLIENTS_PER_OWNER, AwarenessRegistry, Identity, stamp
 from sync.limits import TokenBucket
 from sync.protocol import AwarenessEntry
 
@@ -42,15 +44,35 @@ def test_awareness_registry_rules() -> None:
     assert reg.apply(alice, (entry(1, 1),)) == [entry(1, 1)]
     assert reg.apply(alice, (entry(1, 1),)) == []  # same clock: stale
     assert reg.apply(alice, (entry(1, 2),)) == [entry(1, 2)]  # keep-alive relayed
-    # A peer relaying a timeout removal (same clock, null) is accepted.
-    assert reg.apply(bob, (entry(1, 2, "null"),)) == [entry(1, 2, "null")]
+    # Another connection can neither remove nor take over alice's client.
+    assert reg.apply(bob, (entry(1, 2, "null"),)) == []
+    assert reg.apply(bob, (entry(1, 9, '{"user":"bob"}'),)) == []
+    assert reg.snapshot() == [entry(1, 2)]
+    assert reg.apply(alice, (entry(1, 3, "null"),)) == [entry(1, 3, "null")]
     assert len(reg) == 0
-    # Ownership moves to the connection that last set a state (reconnect).
-    reg.apply(alice, (entry(1, 3),))
-    reg.apply(bob, (entry(1, 4),))
-    assert reg.drop(alice) == []
-    assert reg.drop(bob) == [entry(1, 4, "null")]
+    # Departed, the client id still belongs to its principal: bob cannot claim it.
+    assert reg.apply(bob, (entry(1, 99),)) == []
+    assert reg.apply(alice, (entry(1, 4),)) == [entry(1, 4)]
+
+
+def test_awareness_same_principal_takes_over_on_reconnect() -> None:
+    reg = AwarenessRegistry()
+    old_socket, new_socket, mallory = object(), object(), object()
+    reg.apply(old_socket, (entry(1, 3),), principal="alice")
+    # Alice's client reconnects before her old socket is noticed dead: it keeps its cursor.
+    assert reg.apply(new_socket, (entry(1, 4),), principal="alice") == [entry(1, 4)]
+    assert reg.apply(mallory, (entry(1, 5),), principal="mallory") == []
+    assert reg.drop(old_socket) == []
+    assert reg.drop(new_socket) == [entry(1, 4, "null")]
     assert reg.snapshot() == []
+
+
+def test_stamp_sets_the_servers_identity() -> None:
+    who = Identity("u1", "Alice")
+    stamped = json.loads(stamp('{"user":{"name":"Bob","id":"u2","colorIndex":3},"x":1}', who))
+    assert stamped == {"user": {"name": "Alice", "id": "u1", "colorIndex": 3}, "x": 1}
+    assert json.loads(stamp('"just a string"', who)) == {"user": {"id": "u1", "name": "Alice"}}
+    assert json.loads(stamp('{"user":"Bob"}', who)) == {"user": {"id": "u1", "name": "Alice"}}
 
 
 def test_awareness_clients_per_connection_capped() -> None:

@@ -18,6 +18,7 @@ from pycrdt import Doc, Text, TransactionEvent
 
 from sync import (
     ConnectionClosed,
+    Identity,
     MemoryTransport,
     Permission,
     RoomManager,
@@ -99,13 +100,15 @@ class YClient:
         *,
         max_buffer: float = math.inf,
         read: bool = True,
+        identity: Identity | None = None,
     ) -> None:
         server_end, client_end = memory_transport_pair(max_buffer)
         self.transport = client_end
         self.closed = None
         self.synced = anyio.Event()
         self.read = read
-        tg.start_soon(self._serve, manager, server_end, document_id, permission, key or self.name)
+        tg.start_soon(self._serve, manager, server_end, document_id, permission, key or self.name,
+                      identity)
         if read:
             tg.start_soon(self._recv_loop)
         await client_end.send(encode(SyncStep1(self.doc.get_state())))
@@ -121,9 +124,10 @@ class YClient:
         document_id: str,
         permission: Permission,
         key: str,
+        identity: Identity | None = None,
     ) -> None:
         try:
-            self.server_result = await manager.serve(end, document_id, permission, key)
+            self.server_result = await manager.serve(end, document_id, permission, key, identity)
         except Exception as exc:  # recorded for the test to inspect
             self.server_result = exc
 
@@ -188,9 +192,14 @@ class YClient:
         self.text.insert(len(self.text) if at is None else at, text)
         await self.flush()
 
-    async def set_awareness(self, state: dict[str, Any] | None) -> None:
-        self.clock += 1
-        entry = AwarenessEntry(self.client_id, self.clock, json.dumps(state))
+    async def set_awareness(self, state: dict[str, Any] | None, client_id: int | None = None,
+                            clock: int | None = None) -> None:
+        """Send an awareness entry: our own, or (``client_id``/``clock``) a forged one."""
+        if clock is None:
+            self.clock += 1
+            clock = self.clock
+        cid = self.client_id if client_id is None else client_id
+        entry = AwarenessEntry(cid, clock, json.dumps(state))
         await self.send_raw(encode(AwarenessUpdate((entry,))))
 
     async def query_awareness(self) -> None:

@@ -22,7 +22,7 @@ from alembic import context, op
 from app.models.sealed import FieldKeys
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 

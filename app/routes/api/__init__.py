@@ -11,6 +11,7 @@ from app.routes.api import (  # noqa: E402,F401 - registers routes
     documents,
     folders,
     groups,
+    live,
     notes,
     search,
 )

@@ -24,7 +24,7 @@ from app.schemas.accounts import (
     UserOut,
     Verified,
 )
-from app.services import account_links, accounts
+from app.services import account_links, accounts, documents
 
 TAG = "accounts"
 
@@ -138,7 +138,8 @@ def update_me(ctx: Ctx, body: ProfileUpdate) -> UserOut:
 
 
 @router.route("POST", "/users/me/password",
-              summary="Change my password (revokes every session; this one is renewed)", tag=TAG,
+              summary="Change my password (revokes every session and every personal access "
+                      "token; a cookie session is renewed)", tag=TAG,
               body=PasswordChange, status=204)
 def change_password(ctx: Ctx, body: PasswordChange) -> None:
     user = ctx.require_user()
@@ -159,8 +160,13 @@ def list_tokens(ctx: Ctx) -> list[TokenOut]:
 @router.route("POST", "/tokens", summary="Create a personal access token (shown once)", tag=TAG,
               body=TokenCreate, response=TokenCreated, status=201)
 def create_token(ctx: Ctx, body: TokenCreate) -> TokenCreated:
-    row, secret = accounts.create_token(ctx.db, ctx.require_user(), body.name)
-    return TokenCreated(id=row.id, name=row.name, token=secret)
+    user = ctx.require_user()
+    document_id = None
+    if body.document_id is not None:
+        # Only a document the caller may read (404 like any hidden or missing one).
+        document_id = documents.get_document(ctx.db, ctx.access, body.document_id).id
+    row, secret = accounts.create_token(ctx.db, user, body.name, document_id)
+    return TokenCreated(id=row.id, name=row.name, document_id=row.document_id, token=secret)
 
 
 @router.route("DELETE", "/tokens/{token_id}", summary="Revoke a personal access token", tag=TAG,
