@@ -21,6 +21,7 @@ from app.bootstrap import prepare
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
+from app.http.search_gate import SearchGate
 from app.http.services import Services
 from app.live import LiveSync
 from app.services.passwords import Passwords
@@ -46,7 +47,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         secret=prepared.secret, key_ring=prepared.key_ring,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
                         live=live,
-                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring))
+                        search_index=SearchIndex(settings.data_dir / "index", prepared.key_ring),
+                        search_gate=SearchGate(settings.search_threads,
+                                               settings.search_per_person))
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)
     access_changes.subscribe(live.on_access_change)
@@ -148,6 +151,14 @@ async def _index_loop(services: Services) -> None:
     deps = search.WorkerDeps(db=services.db, settings=services.settings,
                              store=services.blob_store, index=services.search_index,
                              note_state=note_state)
+    if services.search_index.needs_rebuild:
+        # An index written by an older schema (e.g. without the suggestion word field):
+        # rebuild it once; searches keep answering from the old generation meanwhile.
+        log.warning("search index schema is outdated: rebuilding it")
+        try:
+            await anyio.to_thread.run_sync(search.reindex, deps)
+        except Exception:
+            log.exception("rebuilding the search index failed; run `plein reindex`")
     while True:
         try:
             handled = await anyio.to_thread.run_sync(search.run_once, deps)

@@ -10,6 +10,7 @@ from app.services.passwords import Passwords
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.http.search_gate import SearchGate
     from app.live import LiveSync
 from indexer import SearchIndex
 from storage import KeyRing, LocalBlobStore
@@ -25,3 +26,4 @@ class Services:
     blob_store: LocalBlobStore
     live: LiveSync
     search_index: SearchIndex
+    search_gate: SearchGate
