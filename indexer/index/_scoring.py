@@ -25,6 +25,8 @@ import math
 from typing import Any
 
 from whoosh import scoring
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, _lenfield
+from whoosh.util.numeric import byte_to_length
 
 from indexer.index._restrict import AllowedDocs, _restricted_matcher
 
@@ -32,6 +34,19 @@ __all__ = ["SCORE_DIGITS", "ReadableBM25F", "ReadableStats", "readable_stats", "
 
 SCORE_DIGITS = 9
 _DF_MEMO = 50_000  # memoised document frequencies per readable set
+_LENGTH_OF_BYTE = [0] + [byte_to_length(b) for b in range(1, 256)]
+
+
+def _length_bytes(segment_reader: Any, fieldname: str) -> bytes | None:
+    """A segment's per-document field lengths, one encoded byte each, read in one piece
+    (whoosh 2.7's length column); None when the reader is not laid out like that."""
+    try:
+        column = segment_reader._perdoc._cached_reader(_lenfield(fieldname), LENGTHS_COLUMN)
+        if column is None:
+            return b""
+        return bytes(column._dbfile.get(column._basepos, column._count))
+    except AttributeError:
+        return None
 
 
 def round_score(score: float) -> float:
@@ -61,11 +76,23 @@ class ReadableStats:
             if not self.doc_count:
                 found = 1.0
             else:
-                length = self._searcher.doc_field_length
-                total = sum(length(doc, fieldname, 0) or 0 for doc in self._allowed.ids)
-                found = (total / self.doc_count) or 1.0
+                found = (self._total_length(fieldname) / self.doc_count) or 1.0
             self._avg[fieldname] = found
         return found
+
+    def _total_length(self, fieldname: str) -> int:
+        total = 0
+        table = _LENGTH_OF_BYTE
+        for sub, _offset in self._searcher.leaf_searchers():
+            local = self._allowed.for_searcher(sub)
+            raw = _length_bytes(sub.reader(), fieldname)
+            if raw is None:  # the general (slower) way
+                length = sub.doc_field_length
+                total += sum(length(doc, fieldname, 0) or 0 for doc in local)
+            else:
+                n = len(raw)
+                total += sum(table[raw[doc]] for doc in local if doc < n)
+        return total
 
     def doc_frequency(self, fieldname: str, text: bytes | str) -> int:
         """How many readable documents hold the term (``text`` as indexed)."""

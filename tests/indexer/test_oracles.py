@@ -119,3 +119,29 @@ def test_suggestions_come_from_readable_documents(build: Build) -> None:
         assert seen(beside, query) == seen(alone, query), query
     assert seen(beside, "percxxl")["suggestions"] == {"percxxl": "perceel"}
     assert seen(beside, "reorganisatieplam")["suggestions"] == {}
+
+
+def test_readable_statistics_are_those_of_the_readable_documents(index: SearchIndex) -> None:
+    """The average field lengths read from whoosh's length columns in one piece are the
+    sums of the readable documents' own lengths (over several segments, with deletions)."""
+    from indexer.index._scoring import ReadableStats
+    from indexer.index._search import SearchFilters, build_filter
+
+    for batch in range(3):
+        with index.writer() as w:
+            for n in range(batch * 20, batch * 20 + 20):
+                folder = "open" if n % 2 else "closed"
+                w.add_or_update(doc(f"d{n}", folder, "titel " * (n % 4), "woord " * (n + 1),
+                                    comments=["opmerking"] * (n % 3)))
+    with index.writer() as w:
+        w.delete("d3")
+        w.delete("d4")
+    searcher = index._current_searcher()
+    allowed = build_filter(searcher, frozenset(CAROL), SearchFilters())
+    stats = ReadableStats(searcher, allowed)
+    for field in ("title", "body", "comments", "filename"):
+        expected = sum(searcher.doc_field_length(d, field, 0) or 0 for d in allowed.ids)
+        assert stats._total_length(field) == expected, field
+    assert stats.doc_count == 29
+    readable_with_word = sum(1 for n in range(60) if n % 2 and n != 3)
+    assert stats.doc_frequency("body", "woord") == readable_with_word
