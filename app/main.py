@@ -21,6 +21,7 @@ from app.bootstrap import prepare
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
+from app.http.search_gate import SearchGate
 from app.http.services import Services
 from app.live import LiveSync
 from app.services.mail_queue import MailQueue
@@ -50,7 +51,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
                         live=live,
                         search_index=SearchIndex(settings.data_dir / "index", prepared.keys),
-                        mail_queue=MailQueue(settings))
+                        mail_queue=MailQueue(settings),
+                        search_gate=SearchGate(settings.search_threads,
+                                               settings.search_per_person))
     access_changes = AccessChanges()
     access_changes.install(db.write_sessions)
     access_changes.subscribe(live.on_access_change)
@@ -155,6 +158,14 @@ async def _index_loop(services: Services) -> None:
     deps = search.WorkerDeps(db=services.db, settings=services.settings,
                              store=services.blob_store, index=services.search_index,
                              note_state=note_state)
+    if services.search_index.needs_rebuild:
+        # An index written by an older schema (e.g. without the suggestion word field):
+        # rebuild it once; searches keep answering from the old generation meanwhile.
+        log.warning("search index schema is outdated: rebuilding it")
+        try:
+            await anyio.to_thread.run_sync(search.reindex, deps)
+        except Exception:
+            log.exception("rebuilding the search index failed; run `plein reindex`")
     while True:
         try:
             handled = await anyio.to_thread.run_sync(search.run_once, deps)

@@ -155,6 +155,17 @@ class Settings:
         default=64 * 1024 * 1024,
         metadata={"doc": "Files larger than this are found by name and metadata only."},
     )
+    search_threads: int = field(
+        default=4,
+        metadata={
+            "doc": "Worker threads reserved for searches (their own pool: a burst of searches "
+            "never holds the threads other requests and live editing use)."
+        },
+    )
+    search_per_person: int = field(
+        default=4,
+        metadata={"doc": "Searches one person may have running or waiting at once (429 above)."},
+    )
     log_level: str = field(
         default="info", metadata={"doc": "Log level: debug, info, warning, error."}
     )
@@ -276,6 +287,8 @@ class Settings:
             "sync_awareness_per_second",
             "sync_ticket_seconds",
             "live_check_seconds",
+            "search_threads",
+            "search_per_person",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")

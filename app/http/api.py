@@ -20,6 +20,7 @@ from app.errors import BadRequest, NotSignedIn, PayloadTooLarge, UnsupportedMedi
 from app.http.context import CSRF_HEADER, UNSAFE_METHODS, Ctx, authenticate, check_csrf
 from app.http.context import in_transaction as run_in_transaction
 from app.http.cookies import apply_cookies
+from app.http.search_gate import in_search_transaction
 
 Handler = Callable[..., Any]
 
@@ -43,6 +44,8 @@ class ApiRoute:
     # body model and handler serve the request like any JSON route.
     json_body: type[BaseModel] | None = None
     json_handler: Handler | None = None
+    # Searches run on their own thread pool with a per-person limit (app.http.search_gate).
+    search_pool: bool = False
 
 
 class ApiRouter:
@@ -54,11 +57,12 @@ class ApiRouter:
               body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               auth: bool = True, query: type[BaseModel] | None = None,
               precheck: Handler | None = None, json_body: type[BaseModel] | None = None,
-              json_handler: Handler | None = None) -> Callable[[Handler], Handler]:
+              json_handler: Handler | None = None,
+              search_pool: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.api_routes.append(ApiRoute(method.upper(), self.prefix + path, handler, summary,
                                             body, response, status, auth, query, tag, precheck,
-                                            json_body, json_handler))
+                                            json_body, json_handler, search_pool))
             return handler
         return register
 
@@ -201,7 +205,10 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
             result = api_route.handler(ctx, **kwargs)
             return result if isinstance(result, Response) else to_jsonable(result)
 
-        result, ctx = await run_in_transaction(request, write=write, fn=run)
+        if api_route.search_pool:
+            result, ctx = await in_search_transaction(request, write=write, fn=run)
+        else:
+            result, ctx = await run_in_transaction(request, write=write, fn=run)
         if isinstance(result, Response):
             response = result
         elif result is None and api_route.response is None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import anyio
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection
@@ -167,10 +168,12 @@ def check_csrf(ctx: Ctx, submitted: str | None, *, always: bool = False) -> None
         raise CSRFFailed()
 
 
-async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx], T]) -> tuple[
-        T, Ctx]:
+async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx], T],
+                         limiter: anyio.CapacityLimiter | None = None) -> tuple[T, Ctx]:
     """Run ``fn`` in a worker thread inside one database transaction (committed only if it
-    returns; a ``deferred_error`` is raised after the commit, e.g. a counted failed sign-in)."""
+    returns; a ``deferred_error`` is raised after the commit, e.g. a counted failed sign-in).
+    ``limiter``: a thread pool of its own (searches, app.http.search_gate) instead of the
+    shared one."""
     services: Services = conn.app.state.services
 
     def run() -> tuple[T, Ctx]:
@@ -187,6 +190,8 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
         finally:
             session.close()
 
+    if limiter is not None:
+        return await anyio.to_thread.run_sync(run, limiter=limiter)
     return await run_in_threadpool(run)
 
 

@@ -11,6 +11,7 @@ from app.services.passwords import Passwords
 from app.settings import Settings
 
 if TYPE_CHECKING:
+    from app.http.search_gate import SearchGate
     from app.live import LiveSync
 from indexer import SearchIndex
 from storage import KeySource, LocalBlobStore
@@ -27,3 +28,4 @@ class Services:
     live: LiveSync
     search_index: SearchIndex
     mail_queue: MailQueue
+    search_gate: SearchGate

@@ -73,6 +73,7 @@ SERVICE_MESSAGES = (
     N_("An account with this e-mail address exists."),
     N_("Registration is closed; ask an administrator for an account."),
     N_("Too many failed sign-ins; wait a moment before trying again."),
+    N_("Too many searches at once; wait for the ones running to finish."),
     N_("The current password is wrong."),
     N_("Only an owner can make someone an owner."),
     N_("This address is already invited."),

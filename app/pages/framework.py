@@ -16,6 +16,7 @@ from starlette.routing import Route
 from app.errors import BadRequest, NotSignedIn, PayloadTooLarge
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
+from app.http.search_gate import in_search_transaction
 from app.pages.render import choose_language, render_html
 
 FORM_FIELD_LIMIT = 64 * 1024
@@ -72,7 +73,10 @@ async def _read_form(request: Request, limit: int) -> FormData:
 
 
 def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",),
-         auth: bool = True, name: str | None = None) -> Route:
+         auth: bool = True, name: str | None = None, search_pool: bool = False) -> Route:
+    """``search_pool``: run on the searches' own threads, per-person limited
+    (app.http.search_gate)."""
+
     async def endpoint(request: Request) -> Response:
         services = request.app.state.services
         form: Mapping[str, str] = {}
@@ -108,7 +112,8 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
             return result, language, base
 
         try:
-            (result, _language, base), ctx = await in_transaction(request, write=write, fn=run)
+            transaction = in_search_transaction if search_pool else in_transaction
+            (result, _language, base), ctx = await transaction(request, write=write, fn=run)
         except NotSignedIn:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)

@@ -80,4 +80,4 @@ def _url(params: dict[str, Any]) -> str:
 
 
 def routes() -> list[BaseRoute]:
-    return [page("/search", search_page, name="search")]
+    return [page("/search", search_page, name="search", search_pool=True)]

@@ -42,13 +42,14 @@ _DENSE = 8  # at least 1 in _DENSE documents of a segment allowed: membership te
 class AllowedDocs:
     """Sorted readable document numbers (index-wide), with per-segment slices."""
 
-    __slots__ = ("_local", "_local_sets", "ids", "set")
+    __slots__ = ("_local", "_local_sets", "ids", "set", "stats")
 
     def __init__(self, docnums: Iterable[int]) -> None:
         self.set: set[int] = set(docnums)  # a set: whoosh rejects a frozenset filter
         self.ids: list[int] = sorted(self.set)
         self._local: dict[tuple[int, int], list[int]] = {}
         self._local_sets: dict[tuple[int, int], frozenset[int]] = {}
+        self.stats: Any = None  # the readable set's collection statistics (_scoring)
 
     def __len__(self) -> int:
         return len(self.ids)

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from whoosh.fields import DATETIME, ID, STORED, TEXT, Schema
+from whoosh.fields import DATETIME, ID, STORED, TEXT, FieldType, Schema
+from whoosh.formats import Existence
 
 from indexer.index._analysis import make_analyzer, plain_analyzer
 
@@ -26,12 +27,18 @@ def make_schema() -> Schema:
     The body is indexed but not stored as a whoosh text field; its text is kept
     zlib-compressed in ``body_z`` (inside the encrypted index) as the snippet
     source, with ``page_starts`` mapping a character offset to a page number.
+
+    ``words`` holds each document's words as written (folded, not stemmed), with
+    postings: "did you mean" draws its candidates from this field and offers one only
+    when a readable document holds that very word. (whoosh's ``spelling=True`` word
+    lists have no postings, so they could only be checked by stem, which let a
+    planted inflection reveal whether any document anywhere holds a word.)
     """
     analyzer = make_analyzer()
     return Schema(
         document_id=ID(stored=True, unique=True),
-        title=TEXT(analyzer=analyzer, stored=True, field_boost=3.0, spelling=True),
-        body=TEXT(analyzer=analyzer, stored=False, spelling=True),
+        title=TEXT(analyzer=analyzer, stored=True, field_boost=3.0),
+        body=TEXT(analyzer=analyzer, stored=False),
         comments=TEXT(analyzer=analyzer, stored=False),
         filename=TEXT(analyzer=plain_analyzer(), stored=True),
         author=ID(stored=True),
@@ -44,6 +51,7 @@ def make_schema() -> Schema:
         body_z=STORED(),
         comments_z=STORED(),
         page_starts=STORED(),
+        words=FieldType(Existence(), plain_analyzer()),
     )
 
 
@@ -102,6 +110,7 @@ def to_fields(doc: IndexDocument) -> dict[str, Any]:
         "body_z": zlib.compress(body[:_MAX_STORED_CHARS].encode("utf-8"), 6),
         "comments_z": zlib.compress(comments[:_MAX_STORED_CHARS].encode("utf-8"), 6),
         "page_starts": starts if len(starts) > 1 else [],
+        "words": "\n".join((doc.title, body, comments)),
     }
     # whoosh refuses empty values for ID fields: leave unknown ones out.
     if doc.author:

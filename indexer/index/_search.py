@@ -30,6 +30,7 @@ from whoosh.support.charset import accent_map
 from indexer.index._analysis import STOP_WORDS, TOKEN_PATTERN, fold, make_analyzer, stems
 from indexer.index._query import ParsedQuery
 from indexer.index._restrict import AllowedDocs, any_readable, restrict
+from indexer.index._scoring import ReadableBM25F, ReadableStats, readable_stats, round_score
 
 __all__ = ["Hit", "SearchFilters", "SearchResults", "SearcherCache", "Snippet", "run_search"]
 
@@ -44,6 +45,7 @@ _WINDOW = 300
 _MAX_WINDOWS = 6
 _DEFAULT_SNIPPET = 240
 _WORD = re.compile(TOKEN_PATTERN)
+SUGGEST_FIELD = "words"
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +278,7 @@ class _WordList:
 
 
 class SearcherCache:
-    """Per-searcher memo: the spelling word lists, read (and decrypted) once.
+    """Per-searcher memo: the suggestion word list, read (and decrypted) once.
 
     Only a list of candidate words: every candidate is still checked against the
     readable documents before it is offered.
@@ -296,12 +298,18 @@ class SearcherCache:
         return found
 
 
+def _max_distance(word: str) -> int:
+    # Every candidate is checked against the readable documents (no cap that counts
+    # unreadable words), so the neighbourhood must stay small: two edits reach
+    # hundreds of words of four letters or fewer.
+    return 1 if len(word) <= 4 else 2
+
+
 def _candidates(reader: Any, cache: SearcherCache, word: str) -> set[str]:
-    dfa = Automata.levenshtein_dfa(word, 2, 1)
-    out: set[str] = set()
-    for spell_field in ("spell_title", "spell_body"):
-        if spell_field in reader.schema:
-            out.update(Automata.find_matches(dfa, _WordList(cache.words(reader, spell_field))))
+    if SUGGEST_FIELD not in reader.schema:
+        return set()
+    dfa = Automata.levenshtein_dfa(word, _max_distance(word), 1)
+    out = set(Automata.find_matches(dfa, _WordList(cache.words(reader, SUGGEST_FIELD))))
     out.discard(word)
     return out
 
@@ -317,6 +325,11 @@ def suggest(
     """Corrections for words absent from the readable documents, drawn from them only.
 
     ``absent=True``: the caller knows the (single) word matches no readable document.
+    A candidate is a word as written in some document (the ``words`` field); it is
+    offered only if a readable document holds that very word, and ranked by the
+    number of readable documents that do. All candidates of a distance are checked
+    before a farther distance is looked at, so what unreadable documents hold never
+    decides which readable word wins.
     """
     reader = searcher.reader()
     cache = cache or SearcherCache()
@@ -327,19 +340,11 @@ def suggest(
         if not absent and any_readable(searcher, _word_query(word), allowed):
             continue
         candidates = _candidates(reader, cache, word)
-        nearest = sorted((_distance(c, word), c) for c in candidates)[:40]
-        # The best is min(distance, -readable count, word) over the readable ones:
-        # it lies in the nearest distance that has any readable candidate, so the
-        # farther ones need no check.
+        nearest = sorted((_distance(c, word), c) for c in candidates)
         for _dist, group in itertools.groupby(nearest, key=lambda x: x[0]):
             ranked: list[tuple[int, str]] = []
             for _d, cand in group:
-                # The spell_* fields are only a word list: whoosh 2.7 does not keep
-                # usable per-document postings for them. Readability is checked on the
-                # stemmed fields: a candidate is offered only if a readable document
-                # holds it (or a word of the same stem, which reveals nothing that
-                # document does not).
-                n = _readable_count(searcher, _word_query(cand), allowed)
+                n = _readable_count(searcher, wq.Term(SUGGEST_FIELD, cand), allowed)
                 if n:  # a word only unreadable documents contain is never offered
                     ranked.append((-n, cand))
             if ranked:
@@ -354,21 +359,52 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _expand_prefixes(q: Any, reader: Any, limit: int = 256) -> Any:
-    """Replace each Prefix by an OR of its ``limit`` most common expansions (bounded cost)."""
+class _Expansions(wq.Or):  # type: ignore[misc]  # whoosh is untyped
+    """A prefix's expansions: scores pre-loaded into an array per segment. (The sort
+    by rounded score asks for the current match, which would otherwise make whoosh
+    build a binary tree of 256 union matchers, several times slower.)"""
+
+    matcher_type = wq.Or.ARRAY_MATCHER
+
+
+def _expand_prefixes(q: Any, reader: Any, stats: ReadableStats, limit: int = 256) -> Any:
+    """Replace each Prefix by an OR of its ``limit`` expansions most frequent among the
+    readable documents (bounded query cost); a term no readable document holds is left
+    out, so neither the choice nor the count reveals words of unreadable documents."""
 
     def visit(node: Any) -> Any:
         if isinstance(node, wq.Prefix):
-            expansions = [
-                (reader.doc_frequency(node.fieldname, t), t)
-                for t in reader.expand_prefix(node.fieldname, node.text)
-            ]
-            expansions.sort(key=lambda x: -x[0])
+            expansions = []
+            for t in reader.expand_prefix(node.fieldname, node.text):
+                n = stats.doc_frequency(node.fieldname, t)
+                if n:
+                    expansions.append((-n, t))
+            expansions.sort()
             terms = [wq.Term(node.fieldname, t) for _, t in expansions[:limit]]
-            return wq.Or(terms) if terms else wq.NullQuery
+            return _Expansions(terms) if terms else wq.NullQuery
         return node
 
     return q.accept(visit)
+
+
+class _RoundedScore(sorting.ScoreFacet):  # type: ignore[misc]  # whoosh is untyped
+    """Sort key: the score, rounded (see _scoring), highest first."""
+
+    def categorizer(self, global_searcher: Any) -> Any:
+        return _RoundedScoreCategorizer()
+
+
+class _RoundedScoreCategorizer(sorting.Categorizer):  # type: ignore[misc]
+    needs_current = True
+
+    def key_for(self, matcher: Any, docid: int) -> float:
+        return 0 - round_score(float(matcher.score()))
+
+
+def _hit_score(results: Any, index: int, sort: Sort) -> float:
+    """The hit's relevance, read back from its sort key (see ``run_search``)."""
+    key = results.top_n[index][0]
+    return float(-key[0 if sort == "relevance" else 1])
 
 
 def run_search(
@@ -385,7 +421,8 @@ def run_search(
 ) -> SearchResults:
     if not allowed:  # also: whoosh would read an empty filter set as "everything"
         return empty_results(parsed.text, page, page_size)
-    q = _expand_prefixes(parsed.query, searcher.reader())
+    stats = readable_stats(searcher, allowed)
+    q = _expand_prefixes(parsed.query, searcher.reader(), stats)
     # Highlighting needs the query's own terms (before the leaves are wrapped).
     by_field: dict[str, set[str]] = {}
     for fname, text in q.iter_all_terms():
@@ -401,15 +438,26 @@ def run_search(
     # optimize=False: with block-quality skipping whoosh cannot count while it collects
     # and runs the whole query a second time for the total; one exact pass is cheaper.
     kwargs: dict[str, Any] = {"filter": allowed.set, "limit": page * page_size, "optimize": False}
-    if sort != "relevance":
-        kwargs["sortedby"] = sorting.FieldFacet("modified", reverse=sort == "newest")
+    if sort == "relevance":
+        # Ties are broken by date, not by document number: numbering follows index
+        # segments, which every document (readable or not) shapes.
+        kwargs["sortedby"] = [_RoundedScore(), sorting.FieldFacet("modified", reverse=True)]
+    else:  # by date; the same date by relevance
+        kwargs["sortedby"] = [
+            sorting.FieldFacet("modified", reverse=sort == "newest"), _RoundedScore()
+        ]
     if facets:
         kwargs["groupedby"] = {name: sorting.FieldFacet(name) for name in FACETS}
         kwargs["maptype"] = sorting.Count
-    results = searcher.search(q, **kwargs)
+    # The scores use the readable documents' statistics only (see _scoring).
+    collector = searcher.collector(**kwargs)
+    searcher.search_with_collector(
+        q, collector, context=searcher.context(weighting=ReadableBM25F(stats))
+    )
+    results = collector.results()
     total = len(results)
     hits: list[Hit] = []
-    for hit in results[(page - 1) * page_size : page * page_size]:
+    for rank, hit in enumerate(results[(page - 1) * page_size : page * page_size]):
         stored = hit.fields()
         body = zlib.decompress(stored.get("body_z") or zlib.compress(b"")).decode("utf-8")
         starts = list(stored.get("page_starts") or [])
@@ -435,7 +483,7 @@ def run_search(
                 author=_str(stored.get("author")),
                 created=stored.get("created"),
                 modified=stored.get("modified"),
-                score=float(hit.score or 0.0),
+                score=_hit_score(results, (page - 1) * page_size + rank, sort),
                 snippets=tuple(found),
             )
         )

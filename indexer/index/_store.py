@@ -47,7 +47,7 @@ from storage import Keys, StorageError, durable_write_bytes, ensure_dir
 
 __all__ = ["IndexWriter", "SearchIndex"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: the ``words`` field for suggestions (see _schema)
 POINTER = "current"
 _GEN_RE = re.compile(r"gen-[A-Za-z0-9_-]{1,64}")
 _FILTER_CACHE = 64

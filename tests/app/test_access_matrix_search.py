@@ -224,3 +224,48 @@ def test_access_changes_take_effect_at_once(world: World) -> None:
     expect(owner.patch(f"{API}/documents/{moving}", json={"folder_id": closed}), 200)
     assert search(viewer, moving_word)["total"] == 0
     assert ids(wait_search(owner, moving_word, lambda f: f["total"] == 1)) == [moving]
+
+
+# -- planted probes (issue 9, items 11-12) -------------------------------------------------
+
+def probe_view(client: Client, queries: list[str]) -> dict[str, Any]:
+    """Everything a search answers, query by query: hits, order, scores, snippets, totals,
+    suggestions."""
+    return {q: search(client, q, limit=100) for q in queries}
+
+
+def test_planted_probes_learn_nothing_of_another_groups_documents(world: World) -> None:
+    """The outsider plants probe words in notes of a group of their own; the owner's closed
+    folder (another group) then gains a document holding them -- in its title, its text and
+    a comment -- next to a flood of words with the outsider's prefix and near the outsider's
+    typo. Scores, order, prefix expansions and suggestions stay exactly what they were."""
+    prober, owner = world.people["outsider"], world.people["owner"]
+    own = make_group(prober, unique("sonde"))
+    folder = own["root_folder_id"]
+    p1, p2 = word("sonde"), word("toets")
+    family = word("fam")
+    target = word("perc")  # the readable word a typo should be corrected to
+    typo = target[:-2] + "aa"  # two edits away from it
+    note(prober, folder, f"Peil {p1}", f"{p1} {p1} {p2} en wat tekst over dijken")
+    note(prober, folder, "Tweede peil", f"{p2} {p2} {p2} {p1} {family}zz {target}")
+    last = note(prober, folder, "Derde", f"{p2} kort")["id"]
+    wait_found(prober, p2, last)
+    queries = [p1, p2, f"{p1} {p2}", f"{family}*", f"{family}z*", typo, p1[:-1]]
+    before = probe_view(prober, queries)
+    assert [h["document_id"] for h in before[f"{family}*"]["results"]]
+    assert before[typo]["suggestions"] == {typo: target}
+
+    # 300 words sharing the prefix (alphabetically before the outsider's "zz": by index-wide
+    # frequency they would take the 256 expansions) and 44 words one edit from the typo.
+    flood = [f"{family}{a}{b}" for a in "abcdefghijklm" for b in "abcdefghijklmnopqrstuvwx"]
+    letters = "bcdefghijklmnopqrstuvwxyz"
+    near = [typo[:-1] + c for c in letters] + [typo[:-2] + c + "a" for c in letters[:19]]
+    closed = world.folders["closed"]
+    hidden = note(owner, closed, f"{p1} {p2} geheim",
+                  " ".join([p1] * 20 + [p2] * 5 + flood + near))["id"]
+    expect(owner.post(f"{API}/documents/{hidden}/comments",
+                      json={"body": f"{p1} {p2} {p1[:-1]}"}), 201)
+    wait_found(owner, p1[:-1], hidden)  # the comment is indexed too
+    settled(owner, world.folders["open"])
+    assert probe_view(prober, queries) == before
+

@@ -10,6 +10,8 @@ live finds them."""
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -20,7 +22,10 @@ from app.db import Database
 from app.models import Comment, Document, Folder, Group, Membership, User, utcnow
 from app.services import search
 from indexer import IndexDocument, SearchIndex
+from tests.app.helpers import API, expect, make_group
 from tests.app.keyfile import keys_in
+from tests.app.test_search_api import note, wait_found, wait_search, word
+from tests.live import LiveServer, unique
 
 
 def _world(db: Database) -> tuple[str, str, str]:
@@ -98,3 +103,36 @@ def test_changes_during_a_rebuild_reach_the_new_generation(tmp_path: Path) -> No
     assert _found(db, index, user_id, "kribbewerk") == [ids["commented"]]
     index.close()
     db.dispose()
+
+
+def test_an_index_of_an_older_schema_is_rebuilt_at_start(tmp_path: Path) -> None:
+    """Schema 2 added the suggestion word field: a server finding an older index rebuilds it
+    (in the background; searches keep answering meanwhile)."""
+    server = LiveServer(tmp_path / "data")
+    server.start()
+    try:
+        owner = server.client()
+        owner.sign_up("Oud")
+        group = make_group(owner, unique("schema"))
+        secret = word("schema")
+        doc = note(owner, group["root_folder_id"], "Oude index", secret)["id"]
+        wait_found(owner, secret, doc)
+    finally:
+        server.stop()
+    pointer = tmp_path / "data" / "index" / "current"
+    old = json.loads(pointer.read_text())
+    pointer.write_text(json.dumps({**old, "schema": 1}))
+    server.start()
+    try:
+        deadline = time.monotonic() + 60
+        while json.loads(pointer.read_text())["schema"] != 2:
+            assert time.monotonic() < deadline, "the index was not rebuilt"
+            time.sleep(0.1)  # polling for the rebuild, with a deadline
+        assert json.loads(pointer.read_text())["dir"] != old["dir"]
+        typo = secret[:-1] + ("a" if secret[-1] != "a" else "e")
+        found = wait_search(owner, typo, lambda f: bool(f["suggestions"]))
+        assert found["suggestions"] == {typo: secret}
+        expect(owner.get(f"{API}/session"), 200)
+    finally:
+        owner.close()
+        server.stop()

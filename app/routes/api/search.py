@@ -52,7 +52,7 @@ class SearchOut(BaseModel):
 
 
 @router.route("GET", "/search", summary="Full-text search over what you may read", tag=TAG,
-              response=SearchOut, query=SearchQuery)
+              response=SearchOut, query=SearchQuery, search_pool=True)
 def run_search(ctx: Ctx, query: SearchQuery) -> SearchOut:
     request = search.SearchRequest(q=query.q, group=query.group, folder=query.folder,
                                    kind=query.kind, author=query.author, sort=query.sort,
