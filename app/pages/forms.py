@@ -103,6 +103,8 @@ SERVICE_MESSAGES = (
     N_("A form field is too large."),
     N_("Upload the file as multipart/form-data with a part 'file'."),
     N_("The multipart body has no boundary."),
+    N_("Only notes can be compared version by version."),
+    N_("This folder holds folders you may not change; ask an owner or admin to delete it."),
 )
 
 

@@ -153,7 +153,10 @@ def _version(db: Session, doc: Document, number: int) -> DocumentVersion:
 
 def diff(db: Session, store: LocalBlobStore, doc: Document, a: int, b: int) -> list[str]:
     """A text-level unified diff from version ``a`` to version ``b`` (0 = the live note is not
-    a version; ask for numbers from the version list)."""
+    a version; ask for numbers from the version list). Files have no text-level diff: their
+    versions are arbitrary bytes, not note states, so asking for one is refused up front."""
+    if doc.kind != "note":
+        raise BadRequest("Only notes can be compared version by version.", code="not_a_note")
     if a == b:
         raise Conflict("Pick two different versions.", code="same_version")
     old = render_text(version_state(db, store, _version(db, doc, a))).splitlines()

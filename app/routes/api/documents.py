@@ -108,7 +108,7 @@ def _note_response(ctx: Ctx, state: bytes, title: str) -> Response:
     return Response(body, media_type=f"{notes.MEDIA_TYPES[fmt]}; charset=utf-8", headers={
         "Content-Disposition": content_disposition(f"{title}.{ext}", inline=True),
         "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
 
 
 def _precheck_version(ctx: Ctx, doc_id: str) -> None:
