@@ -119,6 +119,24 @@ class _GroupTree:
     def closed_ancestor_ids(self, folder_id: str) -> list[str]:
         return [node.id for node in self.path(folder_id) if node.access == "closed"]
 
+    def descendant_ids(self, folder_id: str) -> list[str]:
+        """Every folder below ``folder_id`` (trashed or not), parents before children."""
+        children: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            if node.parent_id is not None:
+                children.setdefault(node.parent_id, []).append(node.id)
+        found: list[str] = []
+        seen = {folder_id}
+        queue = list(children.get(folder_id, []))
+        while queue:
+            current = queue.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            found.append(current)
+            queue.extend(children.get(current, []))
+        return found
+
 
 class Access:
     """Authorization for one principal during one request."""
@@ -339,6 +357,19 @@ class Access:
 
     def closed_ancestor_ids(self, folder: Folder) -> list[str]:
         return self._tree(folder.group_id).closed_ancestor_ids(folder.id)
+
+    def can_change_subtree(self, folder: Folder) -> bool:
+        """Whether this principal may edit every folder below ``folder`` (trashed ones too):
+        what a folder's trash and later purge take along."""
+        group_role = self.group_role(folder.group_id)
+        if group_role is None:
+            return False
+        tree = self._tree(folder.group_id)
+        for folder_id in tree.descendant_ids(folder.id):
+            role = tree.member_role(folder_id, group_role)
+            if role is None or role < FolderRole.EDIT:
+                return False
+        return True
 
     def effective_access(self, folder: Folder) -> str:
         return "closed" if self.closed_ancestor_ids(folder) else "open"
