@@ -138,6 +138,10 @@ class _GroupTree:
         return found
 
 
+# Not a valid id (ids are ``token_urlsafe``, no "!"): the group tree lookup of a missing id.
+_NO_GROUP = "!missing"
+
+
 class Access:
     """Authorization for one principal during one request."""
 
@@ -261,6 +265,7 @@ class Access:
         :class:`Forbidden` unless the action is allowed."""
         self.require_user()
         if folder is None:
+            self._same_work_as_hidden()
             raise NotFound("No such folder.")
         # What you can see decides 404 vs 403: a live folder you may read, or a trashed one you
         # could restore (only trash actions reach into the trash). So a viewer who restores or
@@ -270,10 +275,19 @@ class Access:
         else:
             visible = self.can_folder(Action.FOLDER_READ, folder)
         if not visible:
+            self._same_work_as_hidden(folder.group_id)
             raise NotFound("No such folder.")
         if not self.can_folder(action, folder):
             raise Forbidden()
         return folder
+
+    def _same_work_as_hidden(self, group_id: str | None = None) -> None:
+        """Do the lookups a refused id costs, so "missing" and "hidden" cannot be told apart by
+        how long the 404 takes (issue 9, item 16): the caller's memberships and a group's
+        folder tree, for a group that names nothing when the id itself named nothing. Both
+        paths then make the same queries; only the size of the tree still varies."""
+        self.memberships()
+        self._tree(group_id if group_id is not None else _NO_GROUP)
 
     def readable_folder_ids(self, group_id: str) -> set[str]:
         """Folders of the group this principal may read (not in the trash)."""
@@ -310,6 +324,7 @@ class Access:
         the trash), then 403 unless allowed."""
         self.require_user()
         if doc is None:
+            self._same_work_as_hidden()
             raise NotFound("No such document.")
         # The same rule as for folders: a live document you may read, or one in the trash you
         # could restore, is visible; anything else is 404. Visible but not allowed is 403.
@@ -319,6 +334,7 @@ class Access:
         else:
             visible = self.can_document(Action.DOCUMENT_READ, doc)
         if not visible:
+            self._same_work_as_hidden(doc.group_id)
             raise NotFound("No such document.")
         if not self.can_document(action, doc):
             raise Forbidden()
