@@ -26,6 +26,7 @@ from app.models import Blob, Document, DocumentVersion, Folder, new_id, utcnow
 from app.search_outbox import enqueue
 from app.services import activity
 from app.services.blobs import open_blob, record_blob
+from app.services.markdown import sanitize_note
 from storage import BlobInfo, LocalBlobStore
 from sync import (
     RoomManager,
@@ -69,6 +70,9 @@ def render(state: bytes, fmt: str) -> str:
     renderer = RENDERERS.get(fmt)
     if renderer is None:
         raise BadRequest("format must be html, markdown or text", field="format")
+    if fmt == "html":
+        # Pages put this in as trusted markup: sanitized like comments, one mistake is not enough.
+        return sanitize_note(renderer(state))
     return renderer(state)
 
 
