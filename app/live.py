@@ -24,6 +24,8 @@ from app.access import Access, Action
 from app.errors import Forbidden, HTTPError, NotFound, NotSignedIn
 from app.http.context import Ctx, authenticate, in_transaction
 from app.models import Document, User
+from app.services.documents import group_usage
+from app.services.note_quota import NoteQuota
 from app.settings import Settings
 from sync import CloseCode, ConnectionClosed, Permission, RoomManager
 
@@ -94,8 +96,9 @@ class LiveSync:
     """Owns the room manager and knows who is connected to which document, so an access
     change re-checks exactly the affected sockets (within a second: it runs at once)."""
 
-    def __init__(self, manager: RoomManager) -> None:
+    def __init__(self, manager: RoomManager, quota: NoteQuota | None = None) -> None:
         self.manager = manager
+        self.quota = quota
         self.open: dict[str, _Open] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._services: Services | None = None
@@ -134,14 +137,18 @@ class LiveSync:
     async def serve(self, websocket: WebSocket) -> None:
         document_id = websocket.path_params["document_id"]
         try:
-            (permission, user_id, group_id), _ = await in_transaction(
-                websocket, write=False, fn=lambda ctx: _handshake(ctx, document_id))
+            (permission, user_id, group_id, usage), _ = await in_transaction(
+                websocket, write=False,
+                fn=lambda ctx: _handshake(ctx, document_id,
+                                          measure=self.quota is not None and self.quota.enabled))
         except HTTPError as exc:
             # Refused before accept: the client gets an HTTP 403 and no document byte.
             log.info("sync refused for %s: %s", document_id, exc.code)
             await websocket.close(code=1008)
             return
         await websocket.accept()
+        if self.quota is not None and usage is not None:
+            self.quota.track(document_id, group_id, usage)
         entry = self.open.setdefault(document_id, _Open(group_id))
         entry.people[user_id] += 1
         transport = StarletteTransport(websocket)
@@ -173,7 +180,10 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _handshake(ctx: Ctx, document_id: str) -> tuple[Permission, str, str]:
+def _handshake(ctx: Ctx, document_id: str, *, measure: bool = False
+               ) -> tuple[Permission, str, str, int | None]:
+    """The permission, the person and the group; for an editor (with ``measure``) also the
+    group's storage in use, for the live quota check."""
     authenticate(ctx, allow_query_token=True, document_id=document_id)
     user = ctx.user
     if user is None:
@@ -188,7 +198,8 @@ def _handshake(ctx: Ctx, document_id: str) -> tuple[Permission, str, str]:
                                                                        doc):
         raise NotFound("No such document.")
     writable = ctx.access.can_document(Action.DOCUMENT_WRITE, doc)
-    return (Permission.EDIT if writable else Permission.READ), user.id, doc.group_id
+    usage = group_usage(ctx.db, ctx.settings, doc.group_id) if writable and measure else None
+    return (Permission.EDIT if writable else Permission.READ), user.id, doc.group_id, usage
 
 
 def _record_edit(services: Services, document_id: str, user_id: str) -> None:

@@ -23,6 +23,8 @@ from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.services import Services
 from app.live import LiveSync
+from app.services.documents import notes_root
+from app.services.note_quota import NoteQuota
 from app.services.passwords import Passwords
 from app.settings import Settings
 from indexer import SearchIndex
@@ -39,9 +41,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     prepared = prepare(settings)
     db = prepared.db
-    manager = RoomManager(FileDocumentStore(settings.data_dir / "notes", prepared.key_ring),
-                          settings.sync_limits())
-    live = LiveSync(manager)
+    quota = NoteQuota(settings)
+    manager = RoomManager(FileDocumentStore(notes_root(settings), prepared.key_ring),
+                          settings.sync_limits(), storage_guard=quota.check)
+    live = LiveSync(manager, quota)
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
                         secret=prepared.secret, key_ring=prepared.key_ring,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.key_ring),
