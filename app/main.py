@@ -22,6 +22,7 @@ from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.services import Services
+from app.http.timeouts import BodyIdleTimeout
 from app.live import LiveSync
 from app.services.documents import notes_root
 from app.services.note_quota import NoteQuota
@@ -92,7 +93,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 tasks.cancel_scope.cancel()
         db.dispose()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    app = Starlette(routes=routes,
+                    middleware=[Middleware(SecurityHeaders),
+                                Middleware(BodyIdleTimeout, seconds=settings.upload_idle_seconds)],
                     exception_handlers=EXCEPTION_HANDLERS,
                     lifespan=lifespan)
     app.state.services = services

@@ -105,6 +105,7 @@ SERVICE_MESSAGES = (
     N_("The multipart body has no boundary."),
     N_("Only notes can be compared version by version."),
     N_("This folder holds folders you may not change; ask an owner or admin to delete it."),
+    N_("The upload stopped arriving; try again."),
 )
 
 
