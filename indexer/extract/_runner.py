@@ -1,7 +1,8 @@
 """The parent side of extraction: spawn the worker, pump bytes, enforce the wall clock.
 
 The parent never parses the file (not even libmagic runs here); it only moves
-bytes over pipes and reads back one bounded JSON answer. Anything that goes
+bytes over pipes and reads back one bounded JSON answer. The same machinery runs
+the type sniffer (``_sniff.py``) that uploads ask for a file's media type. Anything that goes
 wrong on the other side -- a crash, a kill by the CPU limit, a hang, an
 oversized answer -- becomes an ExtractionResult, never an exception.
 """
@@ -22,9 +23,24 @@ from typing import Any
 
 from indexer.extract._result import ExtractionLimits, ExtractionResult, ExtractionStatus
 
-__all__ = ["DEFAULT_LIMITS", "extract_text", "extract_text_async"]
+__all__ = [
+    "DEFAULT_LIMITS",
+    "SNIFF_BYTES",
+    "SNIFF_LIMITS",
+    "extract_text",
+    "extract_text_async",
+    "sniff_mime",
+    "sniff_mime_async",
+]
 
 DEFAULT_LIMITS = ExtractionLimits()
+# Sniffing reads a few KiB: libmagic's signatures sit near the start, and the cost of the
+# call is the process start, not the bytes.
+SNIFF_BYTES = 8192
+SNIFF_LIMITS = ExtractionLimits(memory_bytes=256 * (1 << 20), cpu_seconds=5, wall_seconds=10.0)
+UNKNOWN_MIME = "application/octet-stream"
+_MIME_RE = re.compile(r"[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,127}")
+_SNIFF_SCRIPT = str(Path(__file__).resolve().parent / "_sniff.py")
 _PACKAGE_ROOT = str(Path(__file__).resolve().parents[2])
 # -I: isolated mode (no PYTHON* variables, no cwd/user site on sys.path); the
 # package root is added explicitly so the worker imports *this* indexer.
@@ -135,6 +151,40 @@ def _parse(raw: bytes, started: float) -> ExtractionResult:
     )
 
 
+def _run_worker(
+    argv: list[str], data: bytes, wall_seconds: float, out_cap: int, started: float
+) -> tuple[bytes, str, int]:
+    """Run a worker over ``data``: (stdout, problem, returncode); the process group is
+    killed on any problem and the worker is always reaped."""
+    proc = subprocess.Popen(  # noqa: S603 - fixed argv: our interpreter, our module
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_child_env(),
+        close_fds=True,
+        start_new_session=True,  # its own process group: the kill reaches everything
+    )
+    raw, problem = b"", "internal error"
+    try:
+        raw, problem = _pump(proc, data, started + wall_seconds, out_cap)
+    finally:
+        if problem:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        for f in (proc.stdin, proc.stdout, proc.stderr):
+            if f is not None:
+                with contextlib.suppress(OSError):
+                    f.close()
+        try:
+            returncode = proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            returncode = proc.wait()
+    return raw, problem, returncode
+
+
 def extract_text(
     data: bytes, *, filename: str = "", limits: ExtractionLimits = DEFAULT_LIMITS
 ) -> ExtractionResult:
@@ -152,32 +202,9 @@ def extract_text(
         return _result(ExtractionStatus.LIMIT, "input larger than the limit", started)
     params = json.dumps({"suffix": _suffix(filename), "limits": limits.to_json()})
     out_cap = 6 * limits.max_output_chars + (1 << 20)  # JSON escapes: <= 6 bytes/char
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv: our interpreter, our module
+    raw, problem, returncode = _run_worker(
         [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, params],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=_child_env(),
-        close_fds=True,
-        start_new_session=True,  # its own process group: the kill reaches everything
-    )
-    problem = "internal error"
-    try:
-        raw, problem = _pump(proc, data, started + limits.wall_seconds, out_cap)
-    finally:
-        if problem:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-        for f in (proc.stdin, proc.stdout, proc.stderr):
-            if f is not None:
-                with contextlib.suppress(OSError):
-                    f.close()
-        try:
-            returncode = proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:  # pragma: no cover - SIGKILL is not ignorable
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
-            returncode = proc.wait()
+        data, limits.wall_seconds, out_cap, started)
     if problem:
         return _result(ExtractionStatus.LIMIT, problem, started)
     if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
@@ -189,6 +216,34 @@ def extract_text(
         # Usually a MemoryError outside our handler (the interpreter itself ran dry).
         return _result(ExtractionStatus.FAILED, "worker exited with an error", started)
     return _parse(raw, started)
+
+
+def sniff_mime(prefix: bytes, *, limits: ExtractionLimits = SNIFF_LIMITS) -> str:
+    """The media type libmagic gives the first ``SNIFF_BYTES`` of a file, sniffed in a
+    limited worker process (libmagic parses untrusted bytes: not in the server). Blocking,
+    ~60 ms; ``application/octet-stream`` when it cannot tell or anything goes wrong."""
+    started = time.monotonic()
+    data = prefix[:SNIFF_BYTES]
+    if not data:
+        return UNKNOWN_MIME
+    params = json.dumps({"memory_bytes": limits.memory_bytes,
+                         "cpu_seconds": limits.cpu_seconds, "max_bytes": SNIFF_BYTES})
+    raw, problem, returncode = _run_worker(
+        [sys.executable, "-I", _SNIFF_SCRIPT, params], data, limits.wall_seconds, 4096, started)
+    if problem or returncode != 0:
+        return UNKNOWN_MIME
+    try:
+        mime = json.loads(raw)["mime"]
+    except (ValueError, KeyError, TypeError):
+        return UNKNOWN_MIME
+    return mime if isinstance(mime, str) and _MIME_RE.fullmatch(mime) else UNKNOWN_MIME
+
+
+async def sniff_mime_async(prefix: bytes, *, limits: ExtractionLimits = SNIFF_LIMITS) -> str:
+    """``sniff_mime`` in a worker thread, for upload handlers."""
+    import anyio.to_thread
+
+    return await anyio.to_thread.run_sync(lambda: sniff_mime(prefix, limits=limits))
 
 
 async def extract_text_async(

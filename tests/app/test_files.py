@@ -104,6 +104,17 @@ def test_html_claiming_to_be_png_is_served_as_an_attachment(team: dict[str, Any]
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+def test_libmagic_never_runs_in_the_server(team: dict[str, Any], server: LiveServer) -> None:
+    """Issue 9, item 10: libmagic parsed untrusted bytes inside the server process; the
+    type is now sniffed in the extractor's limited worker, so the server never maps it."""
+    alice = team["alice"]
+    for name, data in (("a.png", PNG), ("a.pdf", PDF), ("a.html", HTML)):
+        expect(upload(alice, team["folder"], name, data), 201)
+    assert server.proc is not None
+    maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    assert "libmagic" not in maps
+
+
 @pytest.mark.parametrize(("name", "data", "mime", "inline"), [
     ("a.png", PNG, "image/png", True),
     ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00" + bytes(64), "image/jpeg", True),
