@@ -9,6 +9,7 @@ oversized answer -- becomes an ExtractionResult, never an exception.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -17,6 +18,7 @@ import selectors
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -151,12 +153,8 @@ def _parse(raw: bytes, started: float) -> ExtractionResult:
     )
 
 
-def _run_worker(
-    argv: list[str], data: bytes, wall_seconds: float, out_cap: int, started: float
-) -> tuple[bytes, str, int]:
-    """Run a worker over ``data``: (stdout, problem, returncode); the process group is
-    killed on any problem and the worker is always reaped."""
-    proc = subprocess.Popen(  # noqa: S603 - fixed argv: our interpreter, our module
+def _spawn(argv: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(  # noqa: S603 - fixed argv: our interpreter, our module
         argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -165,6 +163,14 @@ def _run_worker(
         close_fds=True,
         start_new_session=True,  # its own process group: the kill reaches everything
     )
+
+
+def _run_worker(
+    proc: subprocess.Popen[bytes], data: bytes, wall_seconds: float, out_cap: int,
+    started: float
+) -> tuple[bytes, str, int]:
+    """Feed ``data`` to a started worker: (stdout, problem, returncode); the process group
+    is killed on any problem and the worker is always reaped."""
     raw, problem = b"", "internal error"
     try:
         raw, problem = _pump(proc, data, started + wall_seconds, out_cap)
@@ -203,7 +209,7 @@ def extract_text(
     params = json.dumps({"suffix": _suffix(filename), "limits": limits.to_json()})
     out_cap = 6 * limits.max_output_chars + (1 << 20)  # JSON escapes: <= 6 bytes/char
     raw, problem, returncode = _run_worker(
-        [sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, params],
+        _spawn([sys.executable, "-I", "-c", _BOOT, _PACKAGE_ROOT, params]),
         data, limits.wall_seconds, out_cap, started)
     if problem:
         return _result(ExtractionStatus.LIMIT, problem, started)
@@ -220,16 +226,18 @@ def extract_text(
 
 def sniff_mime(prefix: bytes, *, limits: ExtractionLimits = SNIFF_LIMITS) -> str:
     """The media type libmagic gives the first ``SNIFF_BYTES`` of a file, sniffed in a
-    limited worker process (libmagic parses untrusted bytes: not in the server). Blocking,
-    ~60 ms; ``application/octet-stream`` when it cannot tell or anything goes wrong."""
+    limited worker process (libmagic parses untrusted bytes: not in the server). Blocking;
+    ``application/octet-stream`` when it cannot tell or anything goes wrong. A worker serves
+    one file only; the next one is started ahead, so an upload waits for its answer (a few
+    ms), not for an interpreter and libmagic to start (~60 ms)."""
     started = time.monotonic()
     data = prefix[:SNIFF_BYTES]
     if not data:
         return UNKNOWN_MIME
     params = json.dumps({"memory_bytes": limits.memory_bytes,
                          "cpu_seconds": limits.cpu_seconds, "max_bytes": SNIFF_BYTES})
-    raw, problem, returncode = _run_worker(
-        [sys.executable, "-I", _SNIFF_SCRIPT, params], data, limits.wall_seconds, 4096, started)
+    proc = _SPARES.take([sys.executable, "-I", _SNIFF_SCRIPT, params])
+    raw, problem, returncode = _run_worker(proc, data, limits.wall_seconds, 4096, started)
     if problem or returncode != 0:
         return UNKNOWN_MIME
     try:
@@ -237,6 +245,59 @@ def sniff_mime(prefix: bytes, *, limits: ExtractionLimits = SNIFF_LIMITS) -> str
     except (ValueError, KeyError, TypeError):
         return UNKNOWN_MIME
     return mime if isinstance(mime, str) and _MIME_RE.fullmatch(mime) else UNKNOWN_MIME
+
+
+class _Spares:
+    """One sniffer per argv, started ahead of need: it applies its limits, loads libmagic
+    and waits on stdin. Taken for one file and replaced at once, so no process ever sees
+    two files (what one hostile file does to it cannot touch the next). A spare whose
+    server goes away reads end-of-file and exits."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ready: dict[tuple[str, ...], subprocess.Popen[bytes]] = {}
+        atexit.register(self.close)
+
+    def take(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        key = tuple(argv)
+        with self._lock:
+            proc = self._ready.pop(key, None)
+        # The replacement starts beside this file's work, not before it: forking a large
+        # server process is itself a few milliseconds.
+        threading.Thread(target=self._refill, args=(key,), daemon=True).start()
+        if proc is None or proc.poll() is not None:
+            if proc is not None:
+                _close_spare(proc)
+            proc = _spawn(argv)
+        return proc
+
+    def _refill(self, key: tuple[str, ...]) -> None:
+        with self._lock:
+            if key in self._ready:
+                return
+            self._ready[key] = _spawn(list(key))
+
+    def close(self) -> None:
+        with self._lock:
+            procs, self._ready = list(self._ready.values()), {}
+        for proc in procs:
+            _close_spare(proc)
+
+
+def _close_spare(proc: subprocess.Popen[bytes]) -> None:
+    for f in (proc.stdin, proc.stdout, proc.stderr):
+        if f is not None:
+            with contextlib.suppress(OSError):
+                f.close()
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:  # pragma: no cover - it exits on end-of-file
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+_SPARES = _Spares()
 
 
 async def sniff_mime_async(prefix: bytes, *, limits: ExtractionLimits = SNIFF_LIMITS) -> str:

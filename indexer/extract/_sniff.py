@@ -1,7 +1,8 @@
 """The type-sniffing worker: libmagic on an upload's first bytes, in its own process.
 
 Run as a script (``python -I _sniff.py PARAMS``), so the ``indexer`` package is never
-imported here: the process starts in ~60 ms, most of it libmagic loading its database.
+imported here: the process starts in ~60 ms, most of it libmagic loading its database,
+which is why the parent keeps one started ahead of need (``_runner._Spares``).
 Like the extraction worker it sets its limits before it reads a byte, and cannot write
 files (RLIMIT_FSIZE = 0) or dump core. Protocol: argv[1] = JSON ``{"memory_bytes",
 "cpu_seconds", "max_bytes"}``; up to ``max_bytes`` on stdin; ``{"mime": ...}`` on stdout.
@@ -10,6 +11,7 @@ files (RLIMIT_FSIZE = 0) or dump core. Protocol: argv[1] = JSON ``{"memory_bytes
 from __future__ import annotations
 
 import json
+import os
 import resource
 import sys
 
@@ -27,9 +29,9 @@ def main(argv: list[str]) -> int:
     _cap(resource.RLIMIT_CPU, int(params["cpu_seconds"]), hard_too=False)
     _cap(resource.RLIMIT_FSIZE, 0)
     _cap(resource.RLIMIT_CORE, 0)
-    data = sys.stdin.buffer.read(int(params["max_bytes"]))
-    import magic
+    import magic  # before the bytes arrive: a spare worker waits here ready to answer
 
+    data = sys.stdin.buffer.read(int(params["max_bytes"]))
     try:
         mime = str(magic.from_buffer(data, mime=True)) if data else ""
     except Exception:  # libmagic errors on odd input: unknown, not fatal
@@ -40,4 +42,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    # The answer is written and flushed: skip the interpreter's teardown (several ms of
+    # an upload's wait), there is nothing to clean up in a process that wrote no file.
+    os._exit(code)
