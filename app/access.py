@@ -119,6 +119,28 @@ class _GroupTree:
     def closed_ancestor_ids(self, folder_id: str) -> list[str]:
         return [node.id for node in self.path(folder_id) if node.access == "closed"]
 
+    def descendant_ids(self, folder_id: str) -> list[str]:
+        """Every folder below ``folder_id`` (trashed or not), parents before children."""
+        children: dict[str, list[str]] = {}
+        for node in self.nodes.values():
+            if node.parent_id is not None:
+                children.setdefault(node.parent_id, []).append(node.id)
+        found: list[str] = []
+        seen = {folder_id}
+        queue = list(children.get(folder_id, []))
+        while queue:
+            current = queue.pop(0)
+            if current in seen:
+                continue
+            seen.add(current)
+            found.append(current)
+            queue.extend(children.get(current, []))
+        return found
+
+
+# Not a valid id (ids are ``token_urlsafe``, no "!"): the group tree lookup of a missing id.
+_NO_GROUP = "!missing"
+
 
 class Access:
     """Authorization for one principal during one request."""
@@ -243,6 +265,7 @@ class Access:
         :class:`Forbidden` unless the action is allowed."""
         self.require_user()
         if folder is None:
+            self._same_work_as_hidden()
             raise NotFound("No such folder.")
         # What you can see decides 404 vs 403: a live folder you may read, or a trashed one you
         # could restore (only trash actions reach into the trash). So a viewer who restores or
@@ -252,10 +275,19 @@ class Access:
         else:
             visible = self.can_folder(Action.FOLDER_READ, folder)
         if not visible:
+            self._same_work_as_hidden(folder.group_id)
             raise NotFound("No such folder.")
         if not self.can_folder(action, folder):
             raise Forbidden()
         return folder
+
+    def _same_work_as_hidden(self, group_id: str | None = None) -> None:
+        """Do the lookups a refused id costs, so "missing" and "hidden" cannot be told apart by
+        how long the 404 takes (issue 9, item 16): the caller's memberships and a group's
+        folder tree, for a group that names nothing when the id itself named nothing. Both
+        paths then make the same queries; only the size of the tree still varies."""
+        self.memberships()
+        self._tree(group_id if group_id is not None else _NO_GROUP)
 
     def readable_folder_ids(self, group_id: str) -> set[str]:
         """Folders of the group this principal may read (not in the trash)."""
@@ -292,6 +324,7 @@ class Access:
         the trash), then 403 unless allowed."""
         self.require_user()
         if doc is None:
+            self._same_work_as_hidden()
             raise NotFound("No such document.")
         # The same rule as for folders: a live document you may read, or one in the trash you
         # could restore, is visible; anything else is 404. Visible but not allowed is 403.
@@ -301,6 +334,7 @@ class Access:
         else:
             visible = self.can_document(Action.DOCUMENT_READ, doc)
         if not visible:
+            self._same_work_as_hidden(doc.group_id)
             raise NotFound("No such document.")
         if not self.can_document(action, doc):
             raise Forbidden()
@@ -339,6 +373,19 @@ class Access:
 
     def closed_ancestor_ids(self, folder: Folder) -> list[str]:
         return self._tree(folder.group_id).closed_ancestor_ids(folder.id)
+
+    def can_change_subtree(self, folder: Folder) -> bool:
+        """Whether this principal may edit every folder below ``folder`` (trashed ones too):
+        what a folder's trash and later purge take along."""
+        group_role = self.group_role(folder.group_id)
+        if group_role is None:
+            return False
+        tree = self._tree(folder.group_id)
+        for folder_id in tree.descendant_ids(folder.id):
+            role = tree.member_role(folder_id, group_role)
+            if role is None or role < FolderRole.EDIT:
+                return False
+        return True
 
     def effective_access(self, folder: Folder) -> str:
         return "closed" if self.closed_ancestor_ids(folder) else "open"

@@ -12,6 +12,7 @@ JSON error shape of API.md under ``/api/`` and as an HTML error page elsewhere.
         │   └── CSRFFailed           403 csrf_failed
         ├── NotFound                 404 not_found (also: exists but not readable by you)
         ├── MethodNotAllowed         405 method_not_allowed
+        ├── RequestTimeout           408 request_timeout (the body stopped arriving)
         ├── Conflict                 409 conflict
         ├── PayloadTooLarge          413 payload_too_large
         ├── UnsupportedMediaType     415 unsupported_media_type
@@ -77,6 +78,12 @@ class MethodNotAllowed(HTTPError):
     status = 405
     code = "method_not_allowed"
     default_message = "This method is not allowed here."
+
+
+class RequestTimeout(HTTPError):
+    status = 408
+    code = "request_timeout"
+    default_message = "The upload stopped arriving; try again."
 
 
 class Conflict(HTTPError):

@@ -32,6 +32,8 @@ from app.errors import Forbidden, HTTPError, NotFound, NotSignedIn
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
 from app.models import Document, User
 from app.services import sync_tickets
+from app.services.documents import group_usage
+from app.services.note_quota import NoteQuota
 from app.settings import Settings
 from sync import CloseCode, ConnectionClosed, Identity, Permission, RoomManager
 
@@ -133,6 +135,8 @@ class _Grant:
     user_name: str
     group_id: str
     credential: str
+    # The group's storage in use, measured for an editor when the live quota is on.
+    usage: int | None = None
 
 
 T = TypeVar("T")
@@ -148,8 +152,9 @@ class LiveSync:
     A periodic re-check (``watch``) catches whatever no event announced (an expired session,
     a change made by another process)."""
 
-    def __init__(self, manager: RoomManager) -> None:
+    def __init__(self, manager: RoomManager, quota: NoteQuota | None = None) -> None:
         self.manager = manager
+        self.quota = quota
         self.sockets: dict[str, _Socket] = {}
         self._serial = itertools.count(1)
         # Bumped (in the loop) on every access or credential change: a handshake that ran
@@ -292,9 +297,10 @@ class LiveSync:
         generation = self._generation
         try:
             ticket = websocket.query_params.get("ticket")
+            measure = self.quota is not None and self.quota.enabled
             granted, _ = await in_transaction(
                 websocket, write=ticket is not None,
-                fn=lambda ctx: _handshake(ctx, document_id, ticket))
+                fn=lambda ctx: _handshake(ctx, document_id, ticket, measure=measure))
             if granted is None:
                 raise NotSignedIn()
             grant = granted
@@ -315,6 +321,8 @@ class LiveSync:
         self.sockets[sock.key] = sock
         try:
             await websocket.accept()
+            if self.quota is not None and grant.usage is not None:
+                self.quota.track(document_id, grant.group_id, grant.usage)
             await self.manager.serve(transport, document_id, sock.permission, sock.key,
                                      Identity(grant.user_id, grant.user_name))
         finally:
@@ -341,7 +349,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _handshake(ctx: Ctx, document_id: str, ticket: str | None) -> _Grant | None:
+def _handshake(ctx: Ctx, document_id: str, ticket: str | None, *, measure: bool = False
+               ) -> _Grant | None:
+    """Who may open this socket, with what permission; with ``measure``, an editor's grant
+    also carries the group's storage in use, for the live quota check."""
+    grant = _credential_handshake(ctx, document_id, ticket)
+    if grant is not None and measure and grant.permission is Permission.EDIT:
+        grant = replace(grant, usage=group_usage(ctx.db, ctx.settings, grant.group_id))
+    return grant
+
+
+def _credential_handshake(ctx: Ctx, document_id: str, ticket: str | None) -> _Grant | None:
     if ticket is not None:
         # Spent here, valid or not: the refusal is raised after the commit.
         try:

@@ -23,8 +23,11 @@ from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.search_gate import SearchGate
 from app.http.services import Services
+from app.http.timeouts import BodyIdleTimeout
 from app.live import LiveSync
+from app.services.documents import notes_root
 from app.services.mail_queue import MailQueue
+from app.services.note_quota import NoteQuota
 from app.services.passwords import Passwords
 from app.settings import Settings
 from app.web_assets import web_dir
@@ -43,9 +46,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     prepared = prepare(settings)
     db = prepared.db
     # One KeySource for every store: each follows ``plein keys rotate`` run beside the server.
-    manager = RoomManager(FileDocumentStore(settings.data_dir / "notes", prepared.keys),
-                          settings.sync_limits())
-    live = LiveSync(manager)
+    quota = NoteQuota(settings)
+    manager = RoomManager(FileDocumentStore(notes_root(settings), prepared.keys),
+                          settings.sync_limits(), storage_guard=quota.check)
+    live = LiveSync(manager, quota)
     services = Services(settings=settings, db=db, passwords=Passwords(settings),
                         secret=prepared.secret, keys=prepared.keys,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
@@ -99,7 +103,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         unsubscribe_credentials()
         db.dispose()
 
-    app = Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+    app = Starlette(routes=routes,
+                    middleware=[Middleware(SecurityHeaders),
+                                Middleware(BodyIdleTimeout, seconds=settings.upload_idle_seconds)],
                     exception_handlers=EXCEPTION_HANDLERS,
                     lifespan=lifespan)
     app.state.services = services

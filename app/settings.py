@@ -15,6 +15,9 @@ from typing import Any, get_type_hints
 
 from app.errors import ConfigurationError
 from sync import SyncLimits
+from sync.render import MAX_DEPTH as NOTE_MAX_DEPTH
+from sync.render import MAX_DEPTH_LIMIT as NOTE_DEPTH_LIMIT
+from sync.render import MIN_DEPTH as NOTE_MIN_DEPTH
 
 ENV_PREFIX = "PLEIN_"
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
@@ -191,6 +194,21 @@ class Settings:
         default=30,
         metadata={"doc": "How often immediate notification e-mail and due daily digests are sent."},
     )
+    note_max_depth: int = field(
+        default=NOTE_MAX_DEPTH,
+        metadata={
+            "doc": f"Levels of nesting (quotes, lists) a note shows as structure "
+            f"({NOTE_MIN_DEPTH}-{NOTE_DEPTH_LIMIT}); deeper content is shown as plain text, and "
+            "Markdown imports nest at most min(this, 20) levels."
+        },
+    )
+    upload_idle_seconds: int = field(
+        default=60,
+        metadata={
+            "doc": "An upload or request body that sends nothing for this many seconds is "
+            "ended with 408 and its partial file removed."
+        },
+    )
 
     require_email_verification: str = field(
         default="auto",
@@ -289,9 +307,13 @@ class Settings:
             "live_check_seconds",
             "search_threads",
             "search_per_person",
+            "upload_idle_seconds",
         ):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
+        if not NOTE_MIN_DEPTH <= self.note_max_depth <= NOTE_DEPTH_LIMIT:
+            raise ConfigurationError(f"PLEIN_NOTE_MAX_DEPTH must be between {NOTE_MIN_DEPTH} "
+                                     f"and {NOTE_DEPTH_LIMIT}")
         if self.comments_per_minute < 0:
             raise ConfigurationError("PLEIN_COMMENTS_PER_MINUTE must not be negative")
         if self.require_email_verification not in ("auto", "on", "off"):

@@ -8,7 +8,8 @@ Public face:
 
 * extraction (``indexer.extract``): ``extract_text(data, *, filename, limits)`` ->
   ``ExtractionResult`` (status ok | failed | limit | unsupported, pages, title),
-  ``extract_text_async``, ``ExtractionLimits``. Runs in a resource-limited subprocess.
+  ``extract_text_async``, ``ExtractionLimits``. Runs in a resource-limited subprocess;
+  so does ``sniff_mime(prefix)`` / ``sniff_mime_async``, the uploads' type sniffer.
 * index (``indexer.index``): ``SearchIndex(root, keyring)`` with
   ``search(query, *, readable_folder_ids, filters, sort, page, page_size, facets)``
   -> ``SearchResults`` (total, hits with ``Snippet``s, facets, suggestions),
@@ -30,6 +31,8 @@ from indexer.extract import (
     ExtractionStatus,
     extract_text,
     extract_text_async,
+    sniff_mime,
+    sniff_mime_async,
 )
 from indexer.index import (
     EncryptedFileStorage,
@@ -61,4 +64,6 @@ __all__ = [
     "WriterBusy",
     "extract_text",
     "extract_text_async",
+    "sniff_mime",
+    "sniff_mime_async",
 ]

@@ -2,7 +2,7 @@
 
 Public face (everything else is an implementation detail)::
 
-    RoomManager(store, limits)          async context manager / start() + stop()
+    RoomManager(store, limits[, storage_guard=])  async context manager / start() + stop()
         .serve(transport, document_id, permission, conn_key[, identity]) -> close code
         .set_permission(document_id, conn_key, permission) -> int
         .revoke(document_id, conn_key[, code, reason]) -> int
@@ -10,10 +10,13 @@ Public face (everything else is an implementation detail)::
         .initialize(document_id, updates) -> bool
         .snapshot_state(document_id) -> bytes
         .apply_update(document_id, update) -> None
-    Permission (EDIT, READ), SyncLimits, Identity (who a connection speaks for)
+    Permission (EDIT, READ), SyncLimits, Identity (who a connection speaks for),
+    StorageGuard (the app's quota hook)
     Transport (protocol: send / recv / close), CloseCode, memory_transport_pair
-    DocumentStore / DocumentHandle (protocols), FileDocumentStore, validate_document_id
-    render_html / render_markdown / render_text  (note -> output)
+    DocumentStore / DocumentHandle (protocols), FileDocumentStore, stored_bytes,
+    validate_document_id
+    render_html / render_markdown / render_text  (note -> output; MAX_DEPTH levels as
+    structure, deeper content flattened to text)
     markdown_to_update / text_to_update / restore_update  (input -> CRDT operations)
     protocol: the message codec (``sync.protocol``), for clients and tests
     errors: SyncError and subclasses (see ``sync.errors``)
@@ -30,23 +33,26 @@ from sync.errors import (
     InvalidDocumentId,
     ProtocolError,
     RoomUnavailable,
+    StorageFull,
     SyncError,
 )
-from sync.limits import SyncLimits
+from sync.limits import StorageGuard, SyncLimits
 from sync.manager import RoomManager
 from sync.memory import MemoryTransport, memory_transport_pair
 from sync.permission import Permission
-from sync.render import render_html, render_markdown, render_text
+from sync.render import MAX_DEPTH, render_html, render_markdown, render_text
 from sync.store import (
     DocumentHandle,
     DocumentStore,
     FileDocumentStore,
     rewrap_manifests,
+    stored_bytes,
     validate_document_id,
 )
 from sync.transport import CloseCode, Transport
 
 __all__ = [
+    "MAX_DEPTH",
     "CloseCode",
     "ConnectionClosed",
     "DocumentCorrupt",
@@ -61,6 +67,8 @@ __all__ = [
     "ProtocolError",
     "RoomManager",
     "RoomUnavailable",
+    "StorageFull",
+    "StorageGuard",
     "SyncError",
     "SyncLimits",
     "Transport",
@@ -71,6 +79,7 @@ __all__ = [
     "render_text",
     "restore_update",
     "rewrap_manifests",
+    "stored_bytes",
     "text_to_update",
     "validate_document_id",
 ]

@@ -17,10 +17,19 @@ from __future__ import annotations
 from typing import Any
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 from markdown_it.tree import SyntaxTreeNode
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
-from sync.render import FRAGMENT, Node, safe_href
+from sync.render import (
+    FRAGMENT,
+    MAX_DEPTH,
+    MAX_DEPTH_LIMIT,
+    MIN_DEPTH,
+    Node,
+    _flat_lines,
+    safe_href,
+)
 
 __all__ = ["markdown_to_update", "restore_update", "text_to_update"]
 
@@ -30,8 +39,12 @@ Marks = dict[str, Any]
 _MARK_OF = {"strong": "bold", "em": "italic", "s": "strike"}
 
 
-def _parser() -> MarkdownIt:
-    return MarkdownIt("commonmark", {"html": False}).enable(["table", "strikethrough"])
+def _parser(max_depth: int) -> MarkdownIt:
+    # markdown-it stops nesting at maxNesting (and drops what is deeper). Bounded here by the
+    # note depth, and never above the preset's 20, so its parse and the tree walk below stay
+    # shallow whatever the input; markdown_to_update keeps the text of deeper input.
+    return MarkdownIt("commonmark", {"html": False, "maxNesting": min(max_depth, 20)}).enable(
+        ["table", "strikethrough"])
 
 
 def _new_doc() -> tuple[Doc[Any], XmlFragment]:
@@ -134,10 +147,29 @@ def _block(node: SyntaxTreeNode, parent: Parent) -> None:
             _InlineWriter(el).write(node.content, {})
 
 
-def markdown_to_update(markdown: str) -> bytes:
+def _inline_depth(tokens: list[Token]) -> int:
+    depth = deepest = 0
+    for token in tokens:
+        depth += token.nesting
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def markdown_to_update(markdown: str, *, max_depth: int = MAX_DEPTH) -> bytes:
     """A full update holding ``markdown`` as a TipTap document."""
+    limit = min(max_depth, 20)
+    tokens = _parser(max_depth).parse(markdown)
+    if max((token.level for token in tokens), default=0) >= limit - 1:
+        # At maxNesting markdown-it drops the rest of the input; so near it we keep all the
+        # text instead of its structure: the Markdown source, as plain paragraphs.
+        return text_to_update(markdown)
     doc, fragment = _new_doc()
-    tree = SyntaxTreeNode(_parser().parse(markdown))
+    for token in tokens:
+        # Emphasis pairs are matched after parsing, past maxNesting: "*" * 3000 nests 1,500
+        # levels, and the tree walk would recurse that deep. Such a run keeps its text only.
+        if token.type == "inline" and _inline_depth(token.children or []) > limit:
+            token.children = [Token("text", "", 0, content=token.content)]
+    tree = SyntaxTreeNode(tokens)
     with doc.transaction():
         for node in tree.children:
             _block(node, fragment)
@@ -161,7 +193,12 @@ def text_to_update(text: str) -> bytes:
     return doc.get_update()
 
 
-def _copy(source: Node, target: Parent) -> None:
+def _copy(source: Node, target: Parent, depth: int) -> None:
+    if depth <= 0:
+        # Too deep to copy as structure (a recursive copy would fail): keep the text.
+        for line in _flat_lines(source):
+            target.children.append(XmlElement("paragraph")).children.append(XmlText(line))
+        return
     for child in list(source.children) if not isinstance(source, XmlText) else []:
         if isinstance(child, XmlText):
             text = target.children.append(XmlText())
@@ -173,10 +210,11 @@ def _copy(source: Node, target: Parent) -> None:
             # XmlAttributesView.__iter__ is typed as returning an Iterable, not an Iterator.
             for key, value in child.attributes.__iter__():
                 el.attributes[key] = value
-            _copy(child, el)
+            _copy(child, el, depth - 1)
 
 
-def restore_update(current_state: bytes, version_state: bytes) -> bytes:
+def restore_update(current_state: bytes, version_state: bytes, *,
+                   max_depth: int = MAX_DEPTH) -> bytes:
     """An update that, applied on top of ``current_state``, makes the note's content
     equal to ``version_state``'s -- as new operations, history kept."""
     doc, fragment = _new_doc()
@@ -186,5 +224,6 @@ def restore_update(current_state: bytes, version_state: bytes) -> bytes:
     version.apply_update(version_state)
     with doc.transaction():
         del fragment.children[0 : len(fragment.children)]
-        _copy(version.get(FRAGMENT, type=XmlFragment), fragment)
+        _copy(version.get(FRAGMENT, type=XmlFragment), fragment,
+              min(max(max_depth, MIN_DEPTH), MAX_DEPTH_LIMIT))
     return doc.get_update(before)

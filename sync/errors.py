@@ -9,6 +9,7 @@ Everything raised on purpose derives from one base::
     ├── ConnectionClosed     the transport ended (carries the close code and reason)
     ├── InvalidDocumentId    a document id outside [A-Za-z0-9_-]{1,128}; also a ValueError
     ├── DocumentTooLarge     an update would grow the document past SyncLimits.max_document_bytes
+    ├── StorageFull          the app's storage guard refused an update (group quota used up)
     ├── DocumentCorrupt      stored state that cannot be loaded (manifest, snapshot or log)
     └── RoomUnavailable      the room failed (e.g. a durable write failed) or the manager
                              is not running; the caller may retry later
@@ -26,6 +27,7 @@ __all__ = [
     "InvalidDocumentId",
     "ProtocolError",
     "RoomUnavailable",
+    "StorageFull",
     "SyncError",
 ]
 
@@ -53,6 +55,10 @@ class InvalidDocumentId(SyncError, ValueError):
 
 class DocumentTooLarge(SyncError):
     """Applying the update would exceed the document size cap."""
+
+
+class StorageFull(SyncError):
+    """The app's storage guard refused an update (the group's quota is used up)."""
 
 
 class DocumentCorrupt(SyncError):

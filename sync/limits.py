@@ -11,9 +11,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["SyncLimits", "TokenBucket"]
+__all__ = ["StorageGuard", "SyncLimits", "TokenBucket"]
 
 MiB = 1 << 20
+
+#: The app's say on storage (sync knows nothing of groups or quotas): called on the event
+#: loop, cheaply, with the document id and the size of each update an editor sends; a
+#: returned reason refuses the update and closes that connection (STORAGE_FULL).
+StorageGuard = Callable[[str, int], str | None]
 
 
 @dataclass(frozen=True, slots=True)

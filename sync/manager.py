@@ -33,7 +33,7 @@ from pycrdt import merge_updates
 from sync.awareness import Identity
 from sync.connection import Connection
 from sync.errors import RoomUnavailable
-from sync.limits import SyncLimits
+from sync.limits import StorageGuard, SyncLimits
 from sync.permission import Permission
 from sync.room import Room, RoomState
 from sync.store import DocumentStore, validate_document_id
@@ -54,9 +54,11 @@ class _Slot:
 
 
 class RoomManager:
-    def __init__(self, store: DocumentStore, limits: SyncLimits | None = None) -> None:
+    def __init__(self, store: DocumentStore, limits: SyncLimits | None = None, *,
+                 storage_guard: StorageGuard | None = None) -> None:
         self.store = store
         self.limits = limits if limits is not None else SyncLimits()
+        self.storage_guard = storage_guard
         self._slots: dict[str, _Slot] = {}
         self._tg: TaskGroup | None = None
         self._stop_requested: anyio.Event | None = None
@@ -156,7 +158,8 @@ class RoomManager:
     async def _load(self, tg: TaskGroup, document_id: str) -> Room:
         handle = await anyio.to_thread.run_sync(self.store.open, document_id)
         try:
-            room = Room(document_id, handle, self.limits, on_failed=self._room_failed)
+            room = Room(document_id, handle, self.limits, on_failed=self._room_failed,
+                        storage_guard=self.storage_guard)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)

@@ -10,6 +10,11 @@ whose formatting attributes are the marks: ``{"bold": {}}``,
 All of it is untrusted (any editor can write any tag or attribute): HTML output
 escapes every text and attribute, knows a fixed set of tags (an unknown element
 renders only its children), and keeps links only for http, https and mailto.
+
+Nesting is bounded: any client can nest 3,000 blockquotes, and a recursive walk of that
+would fail (RecursionError) for the page, the API, search and restore alike. Below
+``max_depth`` levels (a setting of the app, ``MAX_DEPTH`` by default) a subtree is
+flattened into its text, gathered without recursion, so nothing is lost but structure.
 """
 
 from __future__ import annotations
@@ -24,6 +29,9 @@ from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 __all__ = [
     "FRAGMENT",
+    "MAX_DEPTH",
+    "MIN_DEPTH",
+    "MAX_DEPTH_LIMIT",
     "fragment_of",
     "render_html",
     "render_markdown",
@@ -32,6 +40,11 @@ __all__ = [
 ]
 
 FRAGMENT = "default"
+#: Levels of nesting rendered as structure; deeper content is flattened to text. Each level
+#: costs a few Python frames, so the setting is bounded well below the recursion limit.
+MAX_DEPTH = 64
+MIN_DEPTH = 4
+MAX_DEPTH_LIMIT = 200
 _SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
 # Controls and whitespace browsers strip from a URL before looking at its scheme
 # ("java\tscript:" is "javascript:" to them).
@@ -92,18 +105,40 @@ def _children(node: Node) -> list[Node]:
 
 
 def _inline(node: Node) -> Iterator[Run | None]:
-    """Text runs of a block; None marks a hard break."""
-    for child in _children(node):
-        if isinstance(child, XmlText):
+    """Text runs of a block, in document order; None marks a hard break. Iterative: inline
+    content nests as deep as a client likes."""
+    stack: list[Iterator[Node]] = [iter(_children(node))]
+    while stack:
+        child = next(stack[-1], None)
+        if child is None:
+            stack.pop()
+        elif isinstance(child, XmlText):
             yield from _runs(child)
         elif isinstance(child, XmlElement) and child.tag == "hardBreak":
             yield None
         else:
-            yield from _inline(child)
+            stack.append(iter(_children(child)))
 
 
 def _plain(node: Node) -> str:
     return "".join("\n" if r is None else r[0] for r in _inline(node))
+
+
+def _flat_lines(node: Node) -> list[str]:
+    """The text of a subtree too deep to render as structure: one line per text block, found
+    without recursion."""
+    lines: list[str] = []
+    stack: list[Node] = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, XmlElement) and current.tag in ("paragraph", "heading",
+                                                                "codeBlock"):
+            lines.append(_plain(current))
+        elif isinstance(current, XmlText):
+            lines.append("".join(text for text, _ in _runs(current)))
+        else:
+            stack.extend(reversed(_children(current)))
+    return [line for line in lines if line]
 
 
 # -- HTML ------------------------------------------------------------------------------
@@ -138,20 +173,23 @@ def _html_inline(node: Node) -> str:
     return "".join("<br>" if r is None else _html_run(*r) for r in _inline(node))
 
 
-def _html_cell(node: XmlElement, tag: str) -> str:
+def _html_cell(node: XmlElement, tag: str, depth: int) -> str:
     attrs = ""
     for name in ("colspan", "rowspan"):
         n = _int_attr(node, name, 1, 1, 1000)
         if n > 1:
             attrs += f' {name}="{n}"'
-    return f"<{tag}{attrs}>{_html_blocks(node)}</{tag}>"
+    return f"<{tag}{attrs}>{_html_blocks(node, depth)}</{tag}>"
 
 
-def _html_node(node: Node) -> str:
+def _html_node(node: Node, depth: int) -> str:
+    if depth <= 0:
+        return "".join(f"<p>{_esc(line)}</p>" for line in _flat_lines(node))
+    depth -= 1
     if isinstance(node, XmlText):
         return "".join(_html_run(*r) for r in _runs(node))
     if isinstance(node, XmlFragment):
-        return _html_blocks(node)
+        return _html_blocks(node, depth)
     tag = node.tag
     if tag == "paragraph":
         return f"<p>{_html_inline(node)}</p>"
@@ -161,7 +199,7 @@ def _html_node(node: Node) -> str:
     if tag == "orderedList":
         start = _int_attr(node, "start", 1, 0, 1_000_000_000)
         attr = "" if start == 1 else f' start="{start}"'
-        return f"<ol{attr}>{_html_blocks(node)}</ol>"
+        return f"<ol{attr}>{_html_blocks(node, depth)}</ol>"
     if tag == "codeBlock":
         lang = _attr(node, "language")
         cls = ""
@@ -173,24 +211,28 @@ def _html_node(node: Node) -> str:
     if tag == "hardBreak":
         return "<br>"
     if tag == "table":
-        return f"<table><tbody>{_html_blocks(node)}</tbody></table>"
+        return f"<table><tbody>{_html_blocks(node, depth)}</tbody></table>"
     if tag == "tableHeader":
-        return _html_cell(node, "th")
+        return _html_cell(node, "th", depth)
     if tag == "tableCell":
-        return _html_cell(node, "td")
+        return _html_cell(node, "td", depth)
     if tag in _BLOCK_TAGS:
         t = _BLOCK_TAGS[tag]
-        return f"<{t}>{_html_blocks(node)}</{t}>"
-    return _html_blocks(node)  # unknown element: its content only
+        return f"<{t}>{_html_blocks(node, depth)}</{t}>"
+    return _html_blocks(node, depth)  # unknown element: its content only
 
 
-def _html_blocks(node: Node) -> str:
-    return "".join(_html_node(c) for c in _children(node))
+def _html_blocks(node: Node, depth: int) -> str:
+    return "".join(_html_node(c, depth) for c in _children(node))
 
 
-def render_html(state: bytes | Doc[Any]) -> str:
+def render_html(state: bytes | Doc[Any], *, max_depth: int = MAX_DEPTH) -> str:
     """Escaped HTML of the note (no wrapper element)."""
-    return _html_blocks(fragment_of(state))
+    return _html_blocks(fragment_of(state), _depth(max_depth))
+
+
+def _depth(max_depth: int) -> int:
+    return min(max(max_depth, MIN_DEPTH), MAX_DEPTH_LIMIT)
 
 
 # -- Markdown ----------------------------------------------------------------------------
@@ -257,11 +299,14 @@ def _md_table(node: XmlElement) -> str:
     return "\n".join(lines)
 
 
-def _md_node(node: Node) -> str:
+def _md_node(node: Node, depth: int) -> str:
+    if depth <= 0:
+        return "\n\n".join(_md_escape(line) for line in _flat_lines(node))
+    depth -= 1
     if isinstance(node, XmlText):
         return "".join(_md_run(*r) for r in _runs(node))
     if isinstance(node, XmlFragment):
-        return _md_blocks(node)
+        return _md_blocks(node, depth)
     tag = node.tag
     if tag == "paragraph":
         return _md_inline(node)
@@ -272,10 +317,10 @@ def _md_node(node: Node) -> str:
         items = []
         for i, item in enumerate(_children(node)):
             marker = "- " if tag == "bulletList" else f"{start + i}. "
-            items.append(_indent(_md_blocks(item), marker, " " * len(marker)))
+            items.append(_indent(_md_blocks(item, depth), marker, " " * len(marker)))
         return "\n".join(items)
     if tag == "blockquote":
-        return _indent(_md_blocks(node), "> ", "> ").replace("\n\n", "\n>\n")
+        return _indent(_md_blocks(node, depth), "> ", "> ").replace("\n\n", "\n>\n")
     if tag == "codeBlock":
         text = _plain(node)
         longest = max((len(m) for m in re.findall(r"`{3,}", text)), default=2)
@@ -291,16 +336,16 @@ def _md_node(node: Node) -> str:
         return "\\\n"
     if tag == "table":
         return _md_table(node)
-    return _md_blocks(node)
+    return _md_blocks(node, depth)
 
 
-def _md_blocks(node: Node) -> str:
-    return "\n\n".join(s for s in (_md_node(c) for c in _children(node)) if s)
+def _md_blocks(node: Node, depth: int) -> str:
+    return "\n\n".join(s for s in (_md_node(c, depth) for c in _children(node)) if s)
 
 
-def render_markdown(state: bytes | Doc[Any]) -> str:
+def render_markdown(state: bytes | Doc[Any], *, max_depth: int = MAX_DEPTH) -> str:
     """CommonMark (+ GFM tables and strikethrough) for the note; ends with a newline."""
-    out = _md_blocks(fragment_of(state))
+    out = _md_blocks(fragment_of(state), _depth(max_depth))
     return out + "\n" if out else ""
 
 
@@ -309,20 +354,23 @@ def render_markdown(state: bytes | Doc[Any]) -> str:
 _TEXT_BLOCKS = frozenset({"paragraph", "heading", "codeBlock"})
 
 
-def _text_node(node: Node) -> list[str]:
+def _text_node(node: Node, depth: int) -> list[str]:
+    if depth <= 0:
+        return _flat_lines(node)
+    depth -= 1
     if isinstance(node, XmlText):
         return ["".join(t for t, _ in _runs(node))]
     if isinstance(node, XmlElement) and node.tag in _TEXT_BLOCKS:
         return [_plain(node)]
     if isinstance(node, XmlElement) and node.tag == "tableRow":
-        return ["\t".join(" ".join(_text_blocks(c)) for c in _children(node))]
-    return _text_blocks(node)
+        return ["\t".join(" ".join(_text_blocks(c, depth)) for c in _children(node))]
+    return _text_blocks(node, depth)
 
 
-def _text_blocks(node: Node) -> list[str]:
-    return [s for c in _children(node) for s in _text_node(c)]
+def _text_blocks(node: Node, depth: int) -> list[str]:
+    return [s for c in _children(node) for s in _text_node(c, depth)]
 
 
-def render_text(state: bytes | Doc[Any]) -> str:
+def render_text(state: bytes | Doc[Any], *, max_depth: int = MAX_DEPTH) -> str:
     """Plain text (for the search index and previews): one block per line."""
-    return "\n".join(_text_blocks(fragment_of(state)))
+    return "\n".join(_text_blocks(fragment_of(state), _depth(max_depth)))

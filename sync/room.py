@@ -42,8 +42,14 @@ from pycrdt import Doc, TransactionEvent, merge_updates
 
 from sync.awareness import AwarenessRegistry, stamp
 from sync.connection import Connection
-from sync.errors import DocumentCorrupt, DocumentTooLarge, ProtocolError, RoomUnavailable
-from sync.limits import SyncLimits
+from sync.errors import (
+    DocumentCorrupt,
+    DocumentTooLarge,
+    ProtocolError,
+    RoomUnavailable,
+    StorageFull,
+)
+from sync.limits import StorageGuard, SyncLimits
 from sync.permission import Permission
 from sync.protocol import (
     EMPTY_UPDATE,
@@ -99,11 +105,13 @@ class Room:
         limits: SyncLimits,
         *,
         on_failed: Callable[[Room], None] | None = None,
+        storage_guard: StorageGuard | None = None,
     ) -> None:
         self.document_id = document_id
         self._handle = handle
         self._limits = limits
         self._on_failed = on_failed
+        self._storage_guard = storage_guard
         self.doc: Doc[Any] = Doc()
         full = self._load(handle.load())
         self._effects: list[bytes] = []
@@ -234,6 +242,8 @@ class Room:
                 conn.abort(CloseCode.INVALID_DATA, str(exc))
             except DocumentTooLarge as exc:
                 conn.abort(CloseCode.TOO_BIG, str(exc))
+            except StorageFull as exc:
+                conn.abort(CloseCode.STORAGE_FULL, str(exc))
             except RoomUnavailable as exc:
                 conn.abort(CloseCode.INTERNAL_ERROR, str(exc))
         return len(messages)
@@ -255,6 +265,11 @@ class Room:
                     if update != EMPTY_UPDATE:
                         conn.send(encode(PermissionDenied(READ_ONLY_REASON)))
                     return
+                if self._storage_guard is not None and update != EMPTY_UPDATE:
+                    # Before anything is applied: a refused update changes nothing here.
+                    reason = self._storage_guard(self.document_id, len(update))
+                    if reason is not None:
+                        raise StorageFull(reason)
                 await self._wait_for_space()
                 if not conn.closed:
                     self._submit(update, conn)

@@ -57,6 +57,7 @@ __all__ = [
     "DocumentHandle",
     "DocumentStore",
     "FileDocumentStore",
+    "stored_bytes",
     "validate_document_id",
 ]
 
@@ -173,6 +174,27 @@ class _Manifest:
             None if snap is None else _Ref.from_json(snap),
             _Ref.from_json(doc.get("log")),
         )
+
+
+def stored_bytes(root: Path, document_id: str) -> int:
+    """Bytes a document takes on disk in the store at ``root`` (manifest, update log,
+    snapshot): what the app counts toward a group's quota. 0 for a document never stored."""
+    total = 0
+    stack = [Path(root) / "docs" / validate_document_id(document_id)]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except FileNotFoundError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
+                else:
+                    total += entry.stat(follow_symlinks=False).st_size
+            except FileNotFoundError:
+                pass  # compaction removed it meanwhile
+    return total
 
 
 class FileDocumentStore:

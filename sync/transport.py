@@ -40,3 +40,4 @@ class CloseCode(IntEnum):
     FORBIDDEN = 4403  # access revoked
     SLOW_CONSUMER = 4508  # outbound queue full: the client may reconnect and resync
     DOCUMENT_CLOSED = 4410  # the app closed the document (deleted, moved, access changed)
+    STORAGE_FULL = 4413  # the group's storage quota is used up: final until space is freed

@@ -22,7 +22,11 @@ INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", 
 ACTIVE_EXTENSIONS = frozenset({"htm", "html", "xhtml", "shtml", "svg", "svgz", "xml", "xsl",
                                "xslt", "js", "mjs", "cjs", "jsx", "ts", "css", "swf", "hta"})
 DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; frame-ancestors 'self'"
-# Chromium's PDF viewer refuses to render in a sandboxed document; everything else gets one.
+# Every download and inline view runs in a sandbox (an opaque origin, no script, no forms), PDFs
+# too: a PDF is parsed by the browser's viewer, and a viewer flaw or PDF script must not act in
+# our origin. Older Chromium refused to render PDFs in a sandboxed *frame* (crbug 413851); a
+# top-level PDF under "sandbox allow-downloads" renders in Chromium 156 (checked with the
+# Debian build the browser tests use), and its download button keeps working.
 SANDBOX = "; sandbox allow-downloads"
 SEND_BYTES = 1024 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -80,10 +84,12 @@ def blob_response(reader: BlobReader, *, filename: str, mime: str, sha256: str,
     headers = {
         "Content-Disposition": content_disposition(filename, inline=inline),
         "X-Content-Type-Options": "nosniff",
-        "Content-Security-Policy": DOWNLOAD_CSP + ("" if mime == "application/pdf" else SANDBOX),
+        "Content-Security-Policy": DOWNLOAD_CSP + SANDBOX,
         "Accept-Ranges": "bytes",
         "ETag": f'"{sha256}"',
-        "Cache-Control": "private, no-cache",
+        # Decrypted content must not land in a browser's or proxy's disk cache; the ETag still
+        # answers a client that revalidates on its own.
+        "Cache-Control": "private, no-store",
     }
     if if_none_match and _etag_matches(if_none_match, f'"{sha256}"'):
         reader.close()

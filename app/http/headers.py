@@ -1,4 +1,5 @@
-"""Security headers on every response: a strict CSP (no inline script), no framing, no sniffing."""
+"""Security headers on every response: a strict CSP (no inline script), no framing, no sniffing;
+and no caching of API answers."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ HEADERS = [
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
+# API answers are private content (titles, names, comments): no browser or proxy may keep a
+# copy on disk. Routes that choose their own policy (downloads: "private, no-store") keep it.
+API_HEADERS = [(b"cache-control", b"no-store")]
 
 
 class SecurityHeaders:
@@ -28,10 +32,12 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        wanted = HEADERS + API_HEADERS if scope["path"].startswith("/api/") else HEADERS
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(k, v) for k, v in HEADERS if k not in present]
+                extra = [(k, v) for k, v in wanted if k not in present]
                 message["headers"] = list(message.get("headers", [])) + extra
             await send(message)
 

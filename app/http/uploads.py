@@ -12,15 +12,15 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import anyio
-import magic
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
+from indexer import sniff_mime_async
+from indexer.extract import SNIFF_BYTES
 from storage import BlobInfo, BlobStore, BlobWriter
 
 FLUSH_BYTES = 1024 * 1024
-SNIFF_BYTES = 8192
 MAX_PARTS = 8  # besides the file parts: form fields
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
@@ -225,8 +225,9 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
     received = []
     for part in receiver.files:
         assert part.info is not None  # noqa: S101 - every part ended and was committed
-        # The type comes from the bytes; the client's claim is kept only as a hint.
-        mime = magic.from_buffer(bytes(part.sniff), mime=True) if part.sniff else ""
+        # The type comes from the bytes; the client's claim is kept only as a hint. libmagic
+        # parses those untrusted bytes in the extractor's limited worker, not in the server.
+        mime = await sniff_mime_async(bytes(part.sniff)) if part.sniff else ""
         received.append(ReceivedFile(blob=part.info, filename=part.filename,
                                      mime=mime or "application/octet-stream",
                                      client_mime=part.client_mime, fields=receiver.fields))

@@ -166,7 +166,8 @@ def restore_version(p: PageCtx, doc_id: str, n: int) -> PageResult:
 
         services = p.ctx.services
         result: object = attempt(p, lambda: notes.restore(
-            p.db, p.access, services.live.manager, services.blob_store, doc, n))
+            p.db, p.access, services.live.manager, services.blob_store, doc, n,
+            max_depth=p.settings.note_max_depth))
     else:
         result = attempt(p, lambda: documents.restore_version(p.db, p.access, doc, n))
     if isinstance(result, FormError):

@@ -105,6 +105,9 @@ SERVICE_MESSAGES = (
     N_("Upload the file as multipart/form-data with a part 'file'."),
     N_("The multipart body has no boundary."),
     N_("This link is not valid (any more). Ask for a new one."),
+    N_("Only notes can be compared version by version."),
+    N_("This folder holds folders you may not change; ask an owner or admin to delete it."),
+    N_("The upload stopped arriving; try again."),
 )
 
 

@@ -57,8 +57,11 @@ def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = Non
         "usage": None,
         "quota": p.settings.group_quota_bytes,
     }
-    if role is not None:
-        context["usage"] = documents.group_usage(p.db, group.id)
+    # The meter counts every folder's files, closed ones too: shown to any member, its deltas
+    # would tell of uploads (and their sizes) into folders that member cannot read. Owners and
+    # admins read every folder of the group, so for them it reveals nothing new.
+    if access.can_group(Action.GROUP_MANAGE, group):
+        context["usage"] = documents.group_usage(p.db, p.settings, group.id)
     # Closed or not, the member list is for members (and site admins, who manage membership).
     if access.can_group(Action.GROUP_VIEW_MEMBERS, group):
         rows = groups.members(p.db, group)

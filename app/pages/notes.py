@@ -38,7 +38,8 @@ def note_page_result(p: PageCtx, doc: Document, *, error: FormError | None = Non
     context.update(discussion_context(p, doc))
     context.update({
         # The renderer escapes all text and keeps only safe links (sync.render).
-        "content_html": Markup(notes.render(state, "html")),  # noqa: S704
+        "content_html": Markup(  # noqa: S704
+            notes.render(state, "html", max_depth=p.settings.note_max_depth)),
         "versions": [(v, name, version_kind(v)) for v, name in rows],
         "user_color": color_index(user.id),
         "diff_from": rows[1][0].number if len(rows) > 1 else None,
@@ -97,7 +98,8 @@ def version_page(p: PageCtx, doc_id: str, n: int) -> PageResult:
         "version": version,
         "author": next((name for v, name in names if v.number == n), None),
         "kind": version_kind(version),
-        "content_html": Markup(notes.render(state, "html")),  # noqa: S704
+        "content_html": Markup(  # noqa: S704
+            notes.render(state, "html", max_depth=p.settings.note_max_depth)),
         "latest": max((v.number for v, _name in names), default=n),
     })
     return Page("note_version.html", context)
@@ -122,7 +124,8 @@ def diff_page(p: PageCtx, doc_id: str) -> PageResult:
         status = 400
     else:
         try:
-            for line in notes.diff(p.db, p.ctx.services.blob_store, doc, a, b):
+            for line in notes.diff(p.db, p.ctx.services.blob_store, doc, a, b,
+                                   max_depth=p.settings.note_max_depth):
                 lines.append((_line_class(line), line))
         except HTTPError as exc:
             error = refused(p.language, exc).message

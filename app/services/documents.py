@@ -4,6 +4,7 @@ trash, restore, purge, quota. History is never rewritten."""
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -15,6 +16,7 @@ from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
 from app.services import activity
 from app.services.blobs import record_blob
 from app.settings import Settings
+from sync import stored_bytes
 
 
 def get_document(db: Session, access: Access, document_id: str,
@@ -31,14 +33,24 @@ def folder_documents(db: Session, access: Access, folder: Folder) -> list[Docume
     return sorted(rows, key=lambda d: (d.title.lower(), d.id))
 
 
-def group_usage(db: Session, group_id: str) -> int:
-    return int(db.scalar(select(func.coalesce(func.sum(Blob.size), 0))
-                         .where(Blob.group_id == group_id)) or 0)
+def group_usage(db: Session, settings: Settings, group_id: str) -> int:
+    """Bytes the group stores: every file version and note version (blobs), and each note's
+    live store (update log and snapshot, on disk under DATA_DIR/notes) -- trash included,
+    until it is purged."""
+    blobs = int(db.scalar(select(func.coalesce(func.sum(Blob.size), 0))
+                          .where(Blob.group_id == group_id)) or 0)
+    note_ids = db.scalars(select(Document.id).where(Document.group_id == group_id,
+                                                    Document.kind == "note"))
+    return blobs + sum(stored_bytes(notes_root(settings), note_id) for note_id in note_ids)
+
+
+def notes_root(settings: Settings) -> Path:
+    return settings.data_dir / "notes"
 
 
 def check_quota(db: Session, settings: Settings, group_id: str, adding: int) -> None:
     quota = settings.group_quota_bytes
-    if quota and group_usage(db, group_id) + adding > quota:
+    if quota and group_usage(db, settings, group_id) + adding > quota:
         raise PayloadTooLarge(
             f"The group's storage quota of {quota} bytes would be exceeded; remove old versions "
             "or files from the trash, or ask an administrator for more space.",

@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.access import Access, Action, FolderRole
-from app.errors import BadRequest, Conflict, Unprocessable
+from app.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from app.models import Folder, FolderMember, Group, Membership, User, utcnow
 from app.services import activity
 
@@ -96,6 +96,13 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
     parent = db.get(Folder, folder.parent_id)
     if parent is not None:
         access.require_folder(Action.FOLDER_WRITE, parent)
+    # The trash (and the purge after PLEIN_TRASH_DAYS) takes the whole subtree: a closed
+    # sub-folder this person cannot change (or even see) must not go with it. We refuse rather
+    # than trash only the allowed part, which would tear the tree apart behind the person's
+    # back; the refusal says only that such a folder exists, never its name or contents.
+    if not access.can_change_subtree(folder):
+        raise Forbidden("This folder holds folders you may not change; ask an owner or admin "
+                        "to delete it.", code="subfolders_not_allowed")
     folder.trashed_at = utcnow()
     folder.trashed_by = user.id
     access.forget()

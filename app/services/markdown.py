@@ -77,6 +77,40 @@ _CLEANER = nh3.Cleaner(
 )
 
 
+# Notes are rendered to HTML by our own renderer (sync/render.py), which escapes every text
+# and attribute and knows a fixed tag set. Its output still goes through nh3 before a page or
+# the API shows it, so a renderer mistake is not enough to put script into a page: the same
+# link rules as comments, with the wider tag set a note has (all headings, tables, <s>).
+NOTE_TAGS = frozenset(ALLOWED_TAGS | {"h1", "h2", "s", "table", "tbody", "tr", "th", "td"})
+NOTE_LINK_REL = "noopener noreferrer nofollow"  # what the renderer writes: output is stable
+_CODE_CLASS = re.compile(r"language-[A-Za-z0-9_+#.-]{1,40}")
+
+
+def _note_attribute_filter(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "class":
+        return value if tag == "code" and _CODE_CLASS.fullmatch(value) else None
+    if attribute in ("colspan", "rowspan", "start"):
+        return value if value.isdigit() and len(value) <= 10 else None
+    return _attribute_filter(tag, attribute, value)
+
+
+_NOTE_CLEANER = nh3.Cleaner(
+    tags=set(NOTE_TAGS),
+    clean_content_tags={"script", "style"},
+    attributes={"a": {"href"}, "ol": {"start"}, "code": {"class"}, "th": {"colspan", "rowspan"},
+                "td": {"colspan", "rowspan"}},
+    attribute_filter=_note_attribute_filter,
+    link_rel=NOTE_LINK_REL,
+    url_schemes=set(ALLOWED_SCHEMES),
+    strip_comments=True,
+)
+
+
+def sanitize_note(fragment: str) -> str:
+    """Clean a note's rendered HTML (defence in depth behind sync/render.py's escaping)."""
+    return _NOTE_CLEANER.clean(fragment)
+
+
 @dataclass(frozen=True)
 class Mention:
     """A mention as written: by ``user_id`` or by ``email`` (lower-cased)."""

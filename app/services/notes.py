@@ -26,8 +26,10 @@ from app.models import Blob, Document, DocumentVersion, Folder, new_id, utcnow
 from app.search_outbox import enqueue
 from app.services import activity
 from app.services.blobs import open_blob, record_blob
+from app.services.markdown import sanitize_note
 from storage import BlobInfo, LocalBlobStore
 from sync import (
+    MAX_DEPTH,
     RoomManager,
     markdown_to_update,
     render_html,
@@ -39,19 +41,21 @@ from sync import (
 
 NOTE_MIME = "application/vnd.plein.note+yjs"
 Format = Literal["html", "markdown", "text"]
-RENDERERS: dict[str, Callable[[bytes], str]] = {
+RENDERERS: dict[str, Callable[..., str]] = {
     "html": render_html, "markdown": render_markdown, "text": render_text}
 MEDIA_TYPES = {"html": "text/html", "markdown": "text/markdown", "text": "text/plain"}
 
 
 def create_note(db: Session, access: Access, manager: RoomManager, folder: Folder, *,
-                title: str, text: str | None, text_format: str) -> Document:
+                title: str, text: str | None, text_format: str,
+                max_depth: int = MAX_DEPTH) -> Document:
     user = access.require_user()
     access.require_folder(Action.FOLDER_WRITE, folder)
     doc = Document(id=new_id(), group_id=folder.group_id, folder_id=folder.id, kind="note",
                    title=title, current_version=0, mime=NOTE_MIME, created_by=user.id)
     if text:
-        update = markdown_to_update(text) if text_format == "markdown" else text_to_update(text)
+        update = (markdown_to_update(text, max_depth=max_depth) if text_format == "markdown"
+                  else text_to_update(text))
         # Durable before the row that makes the note visible commits; if the commit fails the
         # note's store is an orphan, never a visible note with missing content.
         anyio.from_thread.run(manager.initialize, doc.id, [update])
@@ -65,11 +69,14 @@ def current_state(manager: RoomManager, doc: Document) -> bytes:
     return anyio.from_thread.run(manager.snapshot_state, doc.id)
 
 
-def render(state: bytes, fmt: str) -> str:
+def render(state: bytes, fmt: str, *, max_depth: int = MAX_DEPTH) -> str:
     renderer = RENDERERS.get(fmt)
     if renderer is None:
         raise BadRequest("format must be html, markdown or text", field="format")
-    return renderer(state)
+    if fmt == "html":
+        # Pages put this in as trusted markup: sanitized like comments, one mistake is not enough.
+        return sanitize_note(renderer(state, max_depth=max_depth))
+    return renderer(state, max_depth=max_depth)
 
 
 def _write_state(store: LocalBlobStore, state: bytes) -> BlobInfo:
@@ -117,14 +124,14 @@ def version_state(db: Session, store: LocalBlobStore, version: DocumentVersion) 
 
 
 def restore(db: Session, access: Access, manager: RoomManager, store: LocalBlobStore,
-            doc: Document, number: int) -> DocumentVersion:
+            doc: Document, number: int, *, max_depth: int = MAX_DEPTH) -> DocumentVersion:
     """Make the note equal to version ``number`` by new edits on top (everyone connected sees
     them arrive), then record the result as a new version."""
     user = access.require_user()
     access.require_document(Action.DOCUMENT_WRITE, doc)
     source = _version(db, doc, number)
     old = version_state(db, store, source)
-    update = restore_update(current_state(manager, doc), old)
+    update = restore_update(current_state(manager, doc), old, max_depth=max_depth)
     anyio.from_thread.run(manager.apply_update, doc.id, update)
     version = snapshot(db, store, doc, current_state(manager, doc), user_id=user.id,
                        label=None, restored_from=number)
@@ -151,13 +158,19 @@ def _version(db: Session, doc: Document, number: int) -> DocumentVersion:
     return version
 
 
-def diff(db: Session, store: LocalBlobStore, doc: Document, a: int, b: int) -> list[str]:
+def diff(db: Session, store: LocalBlobStore, doc: Document, a: int, b: int, *,
+         max_depth: int = MAX_DEPTH) -> list[str]:
     """A text-level unified diff from version ``a`` to version ``b`` (0 = the live note is not
-    a version; ask for numbers from the version list)."""
+    a version; ask for numbers from the version list). Files have no text-level diff: their
+    versions are arbitrary bytes, not note states, so asking for one is refused up front."""
+    if doc.kind != "note":
+        raise BadRequest("Only notes can be compared version by version.", code="not_a_note")
     if a == b:
         raise Conflict("Pick two different versions.", code="same_version")
-    old = render_text(version_state(db, store, _version(db, doc, a))).splitlines()
-    new = render_text(version_state(db, store, _version(db, doc, b))).splitlines()
+    old = render_text(version_state(db, store, _version(db, doc, a)),
+                      max_depth=max_depth).splitlines()
+    new = render_text(version_state(db, store, _version(db, doc, b)),
+                      max_depth=max_depth).splitlines()
     return list(difflib.unified_diff(old, new, f"v{a}", f"v{b}", lineterm=""))
 
 

@@ -167,12 +167,17 @@ def unread_count(db: Session, access: Access,
 def mark_read(db: Session, access: Access, ids: Sequence[str] | None,
               now: datetime | None = None) -> int:
     """Mark some (or, with ``ids`` None, all) of the caller's notifications read. Ids of other
-    people's notifications are ignored: nothing tells whether they exist."""
+    people's notifications are ignored: nothing tells whether they exist. Only what the list
+    would show counts and changes: a notification about a document the person can no longer
+    read (closed folder, left group, trash) keeps its state, and the count says nothing of it."""
     user = access.require_user()
-    query = update(Notification).where(Notification.user_id == user.id,
-                                       Notification.read_at.is_(None))
+    shown = (select(Notification.id)
+             .outerjoin(Document, Document.id == Notification.document_id)
+             .where(_visible(access), Notification.read_at.is_(None)))
     if ids is not None:
-        query = query.where(Notification.id.in_(list(ids)))
+        shown = shown.where(Notification.id.in_(list(ids)))
+    query = update(Notification).where(Notification.user_id == user.id,
+                                       Notification.id.in_(shown))
     result = db.execute(query.values(read_at=now or utcnow()))
     return int(getattr(result, "rowcount", 0) or 0)
 

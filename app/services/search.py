@@ -73,7 +73,7 @@ def build_document(deps: WorkerDeps, session: Session, doc: Document) -> IndexDo
     filename = ""
     if doc.kind == "note":
         state = deps.note_state(doc.id)
-        pages = [render_text(state)] if state else []
+        pages = [render_text(state, max_depth=deps.settings.note_max_depth)] if state else []
     else:
         pages, filename = _file_pages(deps, session, doc)
     return IndexDocument(document_id=doc.id, folder_id=doc.folder_id, group_id=doc.group_id,

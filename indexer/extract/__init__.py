@@ -4,6 +4,7 @@ Public face::
 
     extract_text(data, *, filename="", limits=DEFAULT_LIMITS) -> ExtractionResult
     extract_text_async(...)                       (same, off the event loop)
+    sniff_mime(prefix) -> str, sniff_mime_async   (libmagic on SNIFF_BYTES, in a worker)
     ExtractionResult(status, reason, mime, kind, pages, title, truncated, seconds)
     ExtractionStatus: ok | failed | limit | unsupported
     ExtractionLimits(memory_bytes, cpu_seconds, wall_seconds, max_input_bytes,
@@ -16,13 +17,23 @@ the worker. A non-ok result carries no text: the caller indexes metadata only.
 """
 
 from indexer.extract._result import ExtractionLimits, ExtractionResult, ExtractionStatus
-from indexer.extract._runner import DEFAULT_LIMITS, extract_text, extract_text_async
+from indexer.extract._runner import (
+    DEFAULT_LIMITS,
+    SNIFF_BYTES,
+    extract_text,
+    extract_text_async,
+    sniff_mime,
+    sniff_mime_async,
+)
 
 __all__ = [
     "DEFAULT_LIMITS",
     "ExtractionLimits",
     "ExtractionResult",
     "ExtractionStatus",
+    "SNIFF_BYTES",
     "extract_text",
     "extract_text_async",
+    "sniff_mime",
+    "sniff_mime_async",
 ]

@@ -323,10 +323,16 @@ def test_people_without_access_get_not_found(cast: Callable[[str], Client],
 
 def test_the_group_page_shows_the_storage_used(cast: Callable[[str], Client],
                                                place: dict[str, Any]) -> None:
-    bob = cast("Bob")
+    """Owners and admins see the meter; plain members do not (issue 9, item 5): the total
+    counts closed folders too, so its changes would tell a member of uploads, and their exact
+    sizes, into a folder they cannot read."""
+    alice, bob, dave = cast("Alice"), cast("Bob"), cast("Dave")
     upload_api(bob, place["folder"], "groot.bin", b"x" * 4096)
-    page = text_of(bob.http.get(f"/groups/{place['group']['id']}"))
+    page = text_of(alice.http.get(f"/groups/{place['group']['id']}"))
     assert 'id="quota-meter"' in page and "van 10\xa0GB gebruikt" in page
+    for member in (bob, dave):  # Dave cannot read "Verbreding"; Bob can, but not all folders
+        page = text_of(member.http.get(f"/groups/{place['group']['id']}"))
+        assert "quota-meter" not in page and "gebruikt" not in page
 
 
 def test_signed_out_upload_goes_to_sign_in(anonymous: Client, place: dict[str, Any]) -> None:

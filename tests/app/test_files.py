@@ -104,6 +104,17 @@ def test_html_claiming_to_be_png_is_served_as_an_attachment(team: dict[str, Any]
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
+def test_libmagic_never_runs_in_the_server(team: dict[str, Any], server: LiveServer) -> None:
+    """Issue 9, item 10: libmagic parsed untrusted bytes inside the server process; the
+    type is now sniffed in the extractor's limited worker, so the server never maps it."""
+    alice = team["alice"]
+    for name, data in (("a.png", PNG), ("a.pdf", PDF), ("a.html", HTML)):
+        expect(upload(alice, team["folder"], name, data), 201)
+    assert server.proc is not None
+    maps = Path(f"/proc/{server.proc.pid}/maps").read_text()
+    assert "libmagic" not in maps
+
+
 @pytest.mark.parametrize(("name", "data", "mime", "inline"), [
     ("a.png", PNG, "image/png", True),
     ("a.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00" + bytes(64), "image/jpeg", True),
@@ -129,6 +140,8 @@ def test_only_harmless_types_are_shown_inline(team: dict[str, Any], name: str, d
     disposition = response.headers["content-disposition"]
     assert disposition.startswith("inline;" if inline else "attachment;"), disposition
     assert response.headers["x-content-type-options"] == "nosniff"
+    # Inline or not (PDFs too: issue 9, item 9), the bytes run in a sandbox, never our origin.
+    assert "; sandbox allow-downloads" in response.headers["content-security-policy"]
     if not inline:
         assert not any(kind in response.headers["content-type"]
                        for kind in ("html", "svg", "xml", "javascript"))
@@ -289,6 +302,33 @@ def test_versions_label_restore_delete(team: dict[str, Any], server: LiveServer)
     expect_error(alice.get(f"{API}/documents/{doc_id}/versions/1/content"), 404)
     # Version 3 shares version 1's immutable blob: it must survive the delete.
     assert alice.get(f"{API}/documents/{doc_id}/content").content == one
+
+
+def test_a_file_has_no_version_diff(team: dict[str, Any]) -> None:
+    """Issue 9, item 17: the diff endpoint answered 500 on a file (it parsed the bytes as a
+    note); now a clear 400, on the API and on the page."""
+    alice = team["alice"]
+    doc = expect(upload(alice, team["folder"], "tekst.txt", b"een\n"), 201)
+    expect(new_version(alice, doc["id"], b"twee\n", "tekst.txt"), 201)
+    expect_error(alice.get(f"{API}/documents/{doc['id']}/versions/1/diff", params={"to": 2}),
+                 400, "not_a_note")
+    assert alice.http.get(f"/documents/{doc['id']}/diff?from=1&to=2").status_code == 400
+
+
+def test_api_answers_and_downloads_are_not_cached(team: dict[str, Any]) -> None:
+    """Issue 9, item 17: API JSON had no Cache-Control, so a browser or proxy could keep
+    private titles and comments on disk; downloads said "no-cache", which still stores."""
+    alice = team["alice"]
+    doc = expect(upload(alice, team["folder"], "c.txt", b"privaat\n"), 201)
+    for response in (alice.get(f"{API}/documents/{doc['id']}"), alice.get(f"{API}/session"),
+                     alice.get(f"{API}/folders/{team['folder']}"),
+                     alice.get(f"{API}/documents/nothing-here"),  # errors too
+                     alice.post(f"{API}/notifications/read", json={})):
+        assert response.headers["content-type"].startswith("application/json")
+        assert response.headers["cache-control"] == "no-store", response.request.url
+    for url in (f"{API}/documents/{doc['id']}/content",
+                f"{API}/documents/{doc['id']}/versions/1/content"):
+        assert alice.get(url).headers["cache-control"] == "private, no-store"
 
 
 def test_folder_lists_its_documents(team: dict[str, Any]) -> None:

@@ -256,6 +256,28 @@ def test_trash_needs_write_access_on_the_parent(group: dict[str, Any], alice: Cl
     assert get(alice, closed["id"])["children"][0]["id"] == inner["id"]
 
 
+def test_trash_refuses_a_subtree_with_folders_the_trasher_cannot_change(
+        group: dict[str, Any], alice: Client, carol: Client) -> None:
+    """Issue 9, item 14: trashing a folder took closed sub-folders its trasher could not read,
+    and the purge after PLEIN_TRASH_DAYS deleted them. Now the whole subtree is checked."""
+    outer = make_folder(alice, group["root_folder_id"], "werk")  # open: Carol edits
+    make_folder(carol, outer["id"], "van carol")
+    hidden = make_folder(alice, outer["id"], "personeel", "closed", [])  # Carol is not listed
+    deep = make_folder(alice, make_folder(alice, outer["id"], "gedeeld")["id"], "leesbaar",
+                       "closed", [(carol, "viewer")])  # she reads it, but may not change it
+    error = expect_error(carol.delete(f"{API}/folders/{outer['id']}"), 403,
+                         "subfolders_not_allowed")
+    assert "personeel" not in error["message"] and hidden["id"] not in error["message"]
+    assert hidden["id"] in child_ids(alice, outer["id"])  # nothing moved to the trash
+    expect(set_access(alice, hidden["id"], "closed", [(carol, "editor")]), 200)
+    expect_error(carol.delete(f"{API}/folders/{outer['id']}"), 403, "subfolders_not_allowed")
+    expect(set_access(alice, deep["id"], "closed", [(carol, "editor")]), 200)
+    expect(carol.delete(f"{API}/folders/{outer['id']}"), 204)  # everything below is hers to change
+    expect(alice.post(f"{API}/folders/{outer['id']}/restore"), 200)
+    expect(set_access(alice, hidden["id"], "closed", []), 200)
+    expect(alice.delete(f"{API}/folders/{outer['id']}"), 204)  # the owner changes everything
+
+
 # -- access lists ----------------------------------------------------------------------------
 
 def test_set_access(group: dict[str, Any], alice: Client, bob: Client, carol: Client) -> None:

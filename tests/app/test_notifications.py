@@ -34,6 +34,7 @@ from tests.app.helpers import (
     expect_error,
     make_folder,
     make_group,
+    set_access,
     uid_of,
 )
 from tests.app.keyfile import keys_in
@@ -218,6 +219,29 @@ def test_read_marks_and_unread_count(world: dict[str, Any]) -> None:
         expect_error(anonymous.get(f"{API}/users/me/notification-settings"), 401)
     finally:
         anonymous.close()
+
+
+def test_mark_all_read_leaves_what_the_list_hides(world: dict[str, Any]) -> None:
+    """Issue 9, item 6: "mark all read" counted and changed notifications about a document the
+    caller can no longer read; the count told her something happened in the closed folder."""
+    alice, carol = world["alice"], world["carol"]
+    t = team(world)
+    hidden = upload(alice, t["closed"])
+    post(alice, hidden, f"{mention(carol)} in de dichte map")
+    expect(carol.post(f"{API}/notifications/read", json={}), 200)  # a clean start
+    post(alice, hidden, f"{mention(carol)} nog een keer")
+    known = [n["id"] for n in inbox(carol, hidden) if not n["read"]]
+    assert len(known) == 1
+    expect(set_access(alice, t["closed"], "closed", []), 200)  # Carol loses the folder
+    assert inbox(carol, hidden) == [] and unread(carol) == 0
+    assert expect(carol.post(f"{API}/notifications/read"), 200) == {"marked": 0, "unread": 0}
+    # Naming the id she saw before changes nothing either.
+    assert expect(carol.post(f"{API}/notifications/read", json={"ids": known}),
+                  200) == {"marked": 0, "unread": 0}
+    # Given the folder back, she finds it still unread: the blanket mark never touched it.
+    expect(set_access(alice, t["closed"], "closed", [(carol, "viewer")]), 200)
+    assert unread(carol) == 1
+    assert [n["read"] for n in inbox(carol, hidden)] == [False, True]
 
 
 # -- e-mail --------------------------------------------------------------------------------

@@ -92,14 +92,15 @@ def scheme_of(url: str) -> str | None:
 
 
 class Inspector(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, allowed: set[str] = ALLOWED_TAGS) -> None:
         super().__init__(convert_charrefs=True)
+        self.allowed = allowed
         self.problems: list[str] = []
         self.tags: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
-        if tag in NEVER or tag not in ALLOWED_TAGS:
+        if tag in NEVER or tag not in self.allowed:
             self.problems.append(f"element <{tag}>")
         for name, value in attrs:
             if name.startswith("on"):
@@ -118,8 +119,8 @@ class Inspector(HTMLParser):
     handle_startendtag = handle_starttag
 
 
-def assert_harmless(fragment: str) -> None:
-    inspector = Inspector()
+def assert_harmless(fragment: str, allowed: set[str] = ALLOWED_TAGS) -> None:
+    inspector = Inspector(allowed)
     inspector.feed(fragment)
     inspector.close()
     assert inspector.problems == [], fragment
@@ -220,3 +221,72 @@ def test_group_and_folder_names_are_plain_text(world: dict[str, Any]) -> None:
     expect(alice.patch(f"{API}/groups/{world['group']['id']}", json={"name": hostile}), 200)
     feed = expect(alice.get(f"{API}/groups/{world['group']['id']}/activity"), 200)
     assert {item["group"]["name"] for item in feed["items"]} == {hostile}
+
+
+# -- note HTML: sanitized behind the renderer (issue 9, item 10) ---------------------------
+
+NOTE_TAGS = ALLOWED_TAGS | {"h1", "h2", "s", "table", "tbody", "tr", "th", "td"}
+
+
+class Events(HTMLParser):
+    """A fragment as start tags (with attributes), end tags and text: equal events, equal
+    meaning, whatever entities each serializer prefers."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.events: list[object] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.events.append((tag, sorted(attrs, key=lambda a: a[0])))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.events.append(f"/{tag}")
+
+    def handle_data(self, data: str) -> None:
+        self.events.append(data)
+
+
+def events_of(fragment: str) -> list[object]:
+    parser = Events()
+    parser.feed(fragment)
+    parser.close()
+    return parser.events
+
+
+@pytest.mark.parametrize("payload", [p for p in PAYLOADS if "<" in p])
+def test_note_sanitizer_cleans_what_a_renderer_mistake_could_emit(payload: str) -> None:
+    """The note renderer escapes everything; were it ever to emit raw markup, the sanitizer
+    behind it (the comment policy with a note's tags) still leaves nothing executable."""
+    assert_harmless(markdown.sanitize_note(payload), NOTE_TAGS)
+    assert_harmless(markdown.sanitize_note(f"<table><tr><td>{payload}</td></tr></table>"),
+                    NOTE_TAGS)
+
+
+def test_note_sanitizer_keeps_only_plain_attribute_values() -> None:
+    cleaned = markdown.sanitize_note('<pre><code class="x onclick=y">z</code></pre><table><tr>'
+                                     '<td colspan="2 onmouseover=x">c</td><th rowspan="3">d</th>'
+                                     '</tr></table><ol start="-1"><li>e</li></ol>'
+                                     '<pre><code class="language-python">f</code></pre>')
+    assert "<code>z</code>" in cleaned and "<td>c</td>" in cleaned
+    assert '<th rowspan="3">' in cleaned and "<ol>" in cleaned
+    assert '<code class="language-python">' in cleaned
+
+
+def test_note_html_is_sanitized_and_keeps_its_structure() -> None:
+    from pycrdt import Doc
+
+    from app.services import notes
+    from sync import markdown_to_update, render_html
+
+    text = ("# Kop \"x\" & <y>\n\n## Twee\n\n**vet** *schuin* ~~weg~~ `code` "
+            "[link](https://example.nl/?a=1&b=2) 'q'\n\n3. drie\n4. vier\n\n> citaat\n\n"
+            "```python\nprint(\"<b>\")\n```\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n---\n")
+    doc: Doc[object] = Doc()
+    doc.apply_update(markdown_to_update(text))
+    state = doc.get_update()
+    shown = notes.render(state, "html")
+    assert shown == markdown.sanitize_note(render_html(state))  # the sanitizer is in the path
+    assert events_of(shown) == events_of(render_html(state))  # and takes nothing a note has
+    assert {"h1", "table", "ol", "s", "code"} <= {e[0] for e in events_of(shown)
+                                                  if isinstance(e, tuple)}
+    assert_harmless(shown, NOTE_TAGS)

@@ -108,3 +108,27 @@ def test_output_cap_truncates() -> None:
                           limits=ExtractionLimits(max_output_chars=1000))
     assert result.status is ExtractionStatus.OK and result.truncated
     assert len(result.text) == 1000
+
+
+# -- type sniffing for uploads (issue 9, item 10) -------------------------------------------
+
+def test_sniff_mime_runs_libmagic_in_a_worker() -> None:
+    from indexer import sniff_mime
+    from indexer.extract import SNIFF_BYTES
+
+    assert sniff_mime(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n") == "application/pdf"
+    assert sniff_mime(b"<!DOCTYPE html><html><body>x</body></html>\n") == "text/html"
+    assert sniff_mime(b"Gewoon een tekst.\n") == "text/plain"
+    assert sniff_mime(b"") == "application/octet-stream"
+    # Only the first SNIFF_BYTES cross over: a PNG signature followed by a lot is still a PNG.
+    png = bytes.fromhex("89504e470d0a1a0a0000000d4948445200000001000000010806000000")
+    assert sniff_mime(png + bytes(10 * SNIFF_BYTES)) == "image/png"
+
+
+def test_sniff_mime_survives_a_worker_that_is_killed() -> None:
+    from indexer import ExtractionLimits, sniff_mime
+
+    # Too little address space for the interpreter and libmagic: the worker dies, the
+    # caller gets "unknown" (never an exception, never a guess).
+    starved = ExtractionLimits(memory_bytes=16 * (1 << 20), cpu_seconds=5, wall_seconds=10.0)
+    assert sniff_mime(b"%PDF-1.4\n", limits=starved) == "application/octet-stream"

@@ -7,6 +7,7 @@ from typing import Any
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
 
 from sync import (
+    MAX_DEPTH,
     markdown_to_update,
     render_html,
     render_markdown,
@@ -178,3 +179,47 @@ def test_safe_href() -> None:
     assert safe_href("vbscript:x") is None
     assert safe_href(None) is None
     assert safe_href("http://[::1") is None
+
+
+# -- nesting depth (issue 9, item 17) ------------------------------------------------------
+
+def _nested(levels: int, tag: str = "blockquote") -> bytes:
+    doc: Doc[Any] = Doc()
+    node: Any = doc.get("default", type=XmlFragment)
+    with doc.transaction():
+        for _ in range(levels):
+            node = node.children.append(XmlElement(tag))
+        node.children.append(XmlElement("paragraph")).children.append(XmlText("bodem"))
+        inline = node.children.append(XmlElement("paragraph"))
+        for _ in range(levels):  # unknown inline elements nest too
+            inline = inline.children.append(XmlElement("span"))
+        inline.children.append(XmlText("binnenin"))
+    return doc.get_update()
+
+
+def test_deep_nesting_is_flattened_not_recursed() -> None:
+    deep = _nested(3000)
+    html = render_html(deep)
+    assert html.count("<blockquote>") == MAX_DEPTH
+    assert "<p>bodem</p>" in html and "binnenin" in html
+    assert render_text(deep).splitlines() == ["bodem", "binnenin"]
+    assert "bodem" in render_markdown(deep) and "binnenin" in render_markdown(deep)
+    shallow = render_html(deep, max_depth=8)
+    assert shallow.count("<blockquote>") == 8 and "bodem" in shallow
+    current = _nested(1)
+    doc: Doc[Any] = Doc()
+    doc.apply_update(current)
+    doc.apply_update(restore_update(current, deep))
+    assert render_text(doc).splitlines() == ["bodem", "binnenin"]
+
+
+def test_nesting_below_the_limit_keeps_its_structure() -> None:
+    html = render_html(_nested(MAX_DEPTH - 2))
+    assert html.count("<blockquote>") == MAX_DEPTH - 2
+
+
+def test_markdown_import_is_shallow_whatever_the_input() -> None:
+    for text in ("> " * 3000 + "x", "*" * 3000 + "x" + "*" * 3000,
+                 "".join("  " * i + "- x\n" for i in range(3000)), "[" * 3000 + "x"):
+        update = markdown_to_update(text)
+        assert "x" in render_text(update)

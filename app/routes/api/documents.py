@@ -103,12 +103,12 @@ def _note_response(ctx: Ctx, state: bytes, title: str) -> Response:
     """A note rendered as ``?format=markdown`` (default), ``html`` or ``text``; the HTML is
     our renderer's (escaped text, safe links) and is still served sandboxed."""
     fmt = ctx.conn.query_params.get("format", "markdown")
-    body = notes.render(state, fmt)
+    body = notes.render(state, fmt, max_depth=ctx.settings.note_max_depth)
     ext = {"html": "html", "markdown": "md", "text": "txt"}[fmt]
     return Response(body, media_type=f"{notes.MEDIA_TYPES[fmt]}; charset=utf-8", headers={
         "Content-Disposition": content_disposition(f"{title}.{ext}", inline=True),
         "Content-Security-Policy": "default-src 'none'; img-src 'self'; sandbox",
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-cache"})
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
 
 
 def _precheck_version(ctx: Ctx, doc_id: str) -> None:
@@ -170,7 +170,8 @@ def restore_version(ctx: Ctx, doc_id: str, n: int) -> VersionOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
         version = notes.restore(ctx.db, ctx.access, ctx.services.live.manager,
-                                ctx.services.blob_store, doc, n)
+                                ctx.services.blob_store, doc, n,
+                                max_depth=ctx.settings.note_max_depth)
         return VersionOut.of(version, doc)
     return VersionOut.of(documents.restore_version(ctx.db, ctx.access, doc, n), doc)
 
