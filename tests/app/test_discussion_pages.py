@@ -13,6 +13,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,7 +23,9 @@ from sqlalchemy.orm import Session
 
 from app.events import hub
 from app.models import Base, Comment
+from app.models.sealed import attach_keys
 from tests.app.helpers import API, add_member, expect, make_group, uid_of
+from tests.app.keyfile import keys_in
 from tests.live import Client, LiveServer, unique
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -229,8 +232,9 @@ def test_live_stream_announces_a_new_comment(cast: Callable[[str], Client],
     assert "<html" not in fragment.text
 
 
-def test_the_publish_hook_fires_after_commit_only() -> None:
+def test_the_publish_hook_fires_after_commit_only(tmp_path: Path) -> None:
     engine = create_engine("sqlite://")
+    attach_keys(engine, keys_in(tmp_path))  # comment bodies are sealed columns
     Base.metadata.create_all(engine)
     doc_id = uuid.uuid4().hex
     heard: list[str] = []

@@ -340,10 +340,10 @@ def test_listing_a_folder_is_a_fixed_number_of_queries(inproc: Any) -> None:
     with db.write() as session:
         owner = accounts.register(session, inproc.settings, inproc.passwords,
                                   email=f"{unique('q')}@example.nl", name="Q",
-                                  password="correct horse battery staple")
+                                  password="correct horse battery staple").user
         member = accounts.register(session, inproc.settings, inproc.passwords,
                                    email=f"{unique('m')}@example.nl", name="M",
-                                   password="correct horse battery staple")
+                                   password="correct horse battery staple").user
         access = Access(session, owner)
         group = groups.create_group(session, access, name="Q", description="",
                                     group_access="closed")

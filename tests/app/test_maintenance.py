@@ -191,7 +191,7 @@ async def test_purge_expired_trash(site: tuple[Any, httpx.AsyncClient],
     assert (await client.delete(f"/api/v1/folders/{inner}")).status_code == 204
     assert (await client.delete(f"/api/v1/folders/{outer}")).status_code == 204
     db, settings = services.db, services.settings
-    usage_before = _usage(db, group["id"])
+    usage_before = _usage(db, settings, group["id"])
 
     # Trashed a moment ago: nothing has expired yet.
     assert purge_expired_trash(db, settings) == 0
@@ -219,11 +219,11 @@ async def test_purge_expired_trash(site: tuple[Any, httpx.AsyncClient],
             assert left == 0
         # Blob rows of purged files are gone (the quota frees up; files follow via GC).
         assert session.scalar(select(func.count()).select_from(Blob)) == 2
-        assert group_usage(session, group["id"]) < usage_before
+        assert group_usage(session, settings, group["id"]) < usage_before
     assert (await client.get(f"/api/v1/documents/{live}/content")).status_code == 200
     assert purge_expired_trash(db, settings, now=later) == 0  # idempotent
 
 
-def _usage(db: Any, group_id: str) -> int:
+def _usage(db: Any, settings: Any, group_id: str) -> int:
     with db.read() as session:
-        return group_usage(session, group_id)
+        return group_usage(session, settings, group_id)

@@ -38,7 +38,7 @@ def world(inproc: Any) -> dict[str, str]:
         def person(name: str) -> User:
             return accounts.register(session, inproc.settings, inproc.passwords,
                                      email=f"{unique(name)}@example.nl", name=name,
-                                     password="correct horse battery staple")
+                                     password="correct horse battery staple").user
 
         owner, member, outsider = person("owner"), person("member"), person("outsider")
         access = Access(session, owner)
