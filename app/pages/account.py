@@ -28,7 +28,7 @@ def login(p: PageCtx) -> PageResult:
         return Page("login.html", {"next": next_url, "email": ""})
     email = p.form.get("email", "")
     try:
-        user = accounts.authenticate(p.db, p.settings, p.services.passwords, email=email,
+        user = accounts.authenticate(p.db, p.settings, p.runtime.passwords, email=email,
                                      password=p.form.get("password", ""), ip=p.client_ip)
     except RateLimited as exc:
         return Page("login.html", {"next": next_url, "email": email,
@@ -53,7 +53,7 @@ def register(p: PageCtx) -> PageResult:
     values = {k: p.form.get(k, "") for k in ("email", "name", "password")}
     try:
         body = UserCreate.model_validate(values)
-        done = accounts.register(p.db, p.settings, p.services.passwords, email=body.email,
+        done = accounts.register(p.db, p.settings, p.runtime.passwords, email=body.email,
                                  name=body.name, password=body.password)
     except ValidationError as exc:
         err = invalid(p.language, exc)
@@ -114,7 +114,7 @@ def reset_password(p: PageCtx) -> PageResult:
     try:
         body = PasswordResetConfirm.model_validate({"token": token,
                                                     "password": p.form.get("password", "")})
-        user = accounts.reset_password(p.db, p.services.passwords, body.token, body.password)
+        user = accounts.reset_password(p.db, p.runtime.passwords, body.token, body.password)
     except ValidationError as exc:
         err = invalid(p.language, exc)
         return Page("reset_password.html", {"token": token, "error": err.message}, status=400)

@@ -164,9 +164,9 @@ def restore_version(p: PageCtx, doc_id: str, n: int) -> PageResult:
     if doc.kind == "note":
         from app.services import notes
 
-        services = p.ctx.services
+        runtime = p.ctx.runtime
         result: object = attempt(p, lambda: notes.restore(
-            p.db, p.access, services.live.manager, services.blob_store, doc, n,
+            p.db, p.access, runtime.live.manager, runtime.blob_store, doc, n,
             max_depth=p.settings.note_max_depth))
     else:
         result = attempt(p, lambda: documents.restore_version(p.db, p.access, doc, n))

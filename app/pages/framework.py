@@ -78,18 +78,18 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
     (app.http.search_gate)."""
 
     async def endpoint(request: Request) -> Response:
-        services = request.app.state.services
+        runtime = request.app.state.runtime
         form: Mapping[str, str] = {}
         lists: dict[str, list[str]] = {}
         if request.method == "POST":
-            data = await _read_form(request, services.settings.max_json_bytes)
+            data = await _read_form(request, runtime.settings.max_json_bytes)
             form = {k: v for k, v in data.items() if isinstance(v, str)}
             lists = {k: [v for v in data.getlist(k) if isinstance(v, str)] for k in data}
         write = request.method == "POST"
 
         def run(ctx: Ctx) -> tuple[PageResult, str, dict[str, Any]]:
             authenticate(ctx)
-            language = choose_language(request, services.settings.default_language,
+            language = choose_language(request, runtime.settings.default_language,
                                        ctx.user.language if ctx.user else None)
             if auth and ctx.user is None:
                 raise NotSignedIn()

@@ -32,7 +32,7 @@ def version_kind(version: DocumentVersion) -> str:
 def note_page_result(p: PageCtx, doc: Document, *, error: FormError | None = None,
                      form: str | None = None, values: dict[str, str] | None = None) -> Page:
     user = p.access.require_user()
-    state = notes.current_state(p.ctx.services.live.manager, doc)
+    state = notes.current_state(p.ctx.runtime.live.manager, doc)
     context: dict[str, Any] = document_context(p, doc)
     rows = version_rows(p, doc)
     context.update(discussion_context(p, doc))
@@ -59,7 +59,7 @@ def create_note(p: PageCtx, fid: str) -> PageResult:
 
     def create() -> Document:
         body = validate(NoteCreate, values)
-        return notes.create_note(p.db, p.access, p.ctx.services.live.manager, folder,
+        return notes.create_note(p.db, p.access, p.ctx.runtime.live.manager, folder,
                                  title=body.title, text=None, text_format="markdown")
 
     result = attempt(p, create)
@@ -71,11 +71,11 @@ def create_note(p: PageCtx, fid: str) -> PageResult:
 def save_version(p: PageCtx, doc_id: str) -> PageResult:
     doc = documents.get_document(p.db, p.access, doc_id)
     values = {"label": p.form.get("label", "")}
-    services = p.ctx.services
+    runtime = p.ctx.runtime
 
     def save() -> DocumentVersion:
         body = validate(NoteSnapshotIn, {"label": values["label"] or None})
-        return notes.named_snapshot(p.db, p.access, services.live.manager, services.blob_store,
+        return notes.named_snapshot(p.db, p.access, runtime.live.manager, runtime.blob_store,
                                     doc, body.label)
 
     result = attempt(p, save)
@@ -91,7 +91,7 @@ def version_page(p: PageCtx, doc_id: str, n: int) -> PageResult:
     version = documents.get_version(p.db, doc, n)
     if doc.kind != "note":
         return Redirect(f"/api/v1/documents/{doc.id}/versions/{n}/content")
-    state = notes.version_state(p.db, p.ctx.services.blob_store, version)
+    state = notes.version_state(p.db, p.ctx.runtime.blob_store, version)
     context = document_context(p, doc)
     names = version_rows(p, doc)
     context.update({
@@ -124,7 +124,7 @@ def diff_page(p: PageCtx, doc_id: str) -> PageResult:
         status = 400
     else:
         try:
-            for line in notes.diff(p.db, p.ctx.services.blob_store, doc, a, b,
+            for line in notes.diff(p.db, p.ctx.runtime.blob_store, doc, a, b,
                                    max_depth=p.settings.note_max_depth):
                 lines.append((_line_class(line), line))
         except HTTPError as exc:

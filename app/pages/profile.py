@@ -96,7 +96,7 @@ def change_password(p: PageCtx) -> PageResult:
 
     def change() -> None:
         body = validate(PasswordChange, values)
-        accounts.change_password(p.db, p.services.passwords, user,
+        accounts.change_password(p.db, p.runtime.passwords, user,
                                  current=body.current_password, new=body.new_password)
 
     result = attempt(p, change)

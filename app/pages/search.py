@@ -52,7 +52,7 @@ def search_page(p: PageCtx) -> PageResult:
                                    folder=folder.id if folder else None, kind=kind,
                                    limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     try:
-        found = search.search(p.ctx.services.search_index, p.access, request)
+        found = search.search(p.ctx.runtime.search_index, p.access, request)
     except QueryError:
         context["error"] = "query"
         return Page("search.html", context, status=400)
