@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from app.errors import Forbidden, NotSignedIn
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.accounts import (
     Accepted,
     EmailAddress,

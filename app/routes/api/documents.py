@@ -12,7 +12,7 @@ from app.http.context import Ctx
 from app.http.download import blob_response, content_disposition
 from app.http.uploads import ReceivedFile
 from app.models import Blob, Document, Folder
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.documents import (
     DocumentOut,
     DocumentUpdate,

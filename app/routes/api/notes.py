@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.access import Action
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.documents import DiffOut, DocumentOut, NoteCreate
 from app.services import documents, folders, notes
 

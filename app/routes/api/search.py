@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.errors import BadRequest
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.services import search
 from indexer import QueryError
 
