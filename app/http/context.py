@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 from sqlalchemy.orm import Session
@@ -22,6 +22,7 @@ from app.models import ApiToken, User
 from app.runtime import Runtime
 from app.services import accounts
 from app.services.mail import Mail
+from app.settings import Settings
 
 SESSION_COOKIE = "plein_session"
 ANON_COOKIE = "plein_anon"
@@ -59,7 +60,7 @@ class Ctx:
     outbox: list[Mail] = field(default_factory=list)
 
     @property
-    def settings(self) -> Any:
+    def settings(self) -> Settings:
         return self.runtime.settings
 
     @property

@@ -21,7 +21,7 @@ from app.services.account_links import TokenInvalid
 
 
 def login(p: PageCtx) -> PageResult:
-    next_url = safe_next(p.form.get("next") or p.ctx.conn.query_params.get("next"))
+    next_url = safe_next(p.form.get("next") or p.query.get("next"))
     if p.method == "GET":
         if p.user is not None:
             return Redirect(next_url)
@@ -47,7 +47,7 @@ def login(p: PageCtx) -> PageResult:
 
 
 def register(p: PageCtx) -> PageResult:
-    next_url = safe_next(p.form.get("next") or p.ctx.conn.query_params.get("next"))
+    next_url = safe_next(p.form.get("next") or p.query.get("next"))
     if p.method == "GET":
         return Page("register.html", {"values": {}, "next": next_url})
     values = {k: p.form.get(k, "") for k in ("email", "name", "password")}
@@ -78,7 +78,7 @@ def logout(p: PageCtx) -> PageResult:
 
 
 def _token(p: PageCtx) -> str:
-    return (p.form.get("token") or p.ctx.conn.query_params.get("token") or "")[:200]
+    return (p.form.get("token") or p.query.get("token") or "")[:200]
 
 
 def verify_email(p: PageCtx) -> PageResult:

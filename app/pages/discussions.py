@@ -118,7 +118,7 @@ def discussion_context(p: PageCtx, doc: Document) -> dict[str, Any]:
     """What the discussion panel needs on a document page (error state comes from the page's
     own ``error``/``error_form``/``values``)."""
     total, threads = thread_views(p, doc)
-    query = p.ctx.conn.query_params
+    query = p.query
     unnotified = [m[:200] for m in query.getlist("unnotified")][:MAX_UNNOTIFIED_SHOWN]
     return {"threads": threads, "threads_total": total, "unnotified": unnotified,
             "comment_max": p.settings.comment_max_chars}

@@ -99,7 +99,7 @@ def file_page_result(p: PageCtx, doc: Document, *, error: FormError | None = Non
     context.update({
         "versions": version_rows(p, doc),
         "preview": doc.mime in PREVIEW_MIMES,
-        "unchanged": p.ctx.conn.query_params.get("unchanged") == "1",
+        "unchanged": p.query.get("unchanged") == "1",
         "max_upload": p.settings.max_upload_bytes,
         "values": values or {},
         "error": error.message if error else None,

@@ -8,16 +8,21 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
-from starlette.datastructures import FormData
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from app.access import Access
 from app.errors import BadRequest, NotSignedIn, PayloadTooLarge
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
+from app.models import User
 from app.pages.render import choose_language, render_html
+from app.runtime import Runtime
+from app.settings import Settings
 
 FORM_FIELD_LIMIT = 64 * 1024
 FORM_MAX_FIELDS = 200
@@ -54,8 +59,35 @@ class PageCtx:
     def method(self) -> str:
         return str(self.ctx.conn.scope["method"])
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ctx, name)
+    @property
+    def query(self) -> QueryParams:
+        return self.ctx.conn.query_params
+
+    # The parts of the request context handlers use most, read through (not copied): signing
+    # in replaces ``ctx.user`` and ``ctx.access`` during the request.
+    @property
+    def db(self) -> Session:
+        return self.ctx.db
+
+    @property
+    def access(self) -> Access:
+        return self.ctx.access
+
+    @property
+    def user(self) -> User | None:
+        return self.ctx.user
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ctx.runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def client_ip(self) -> str:
+        return self.ctx.client_ip
 
 
 async def _read_form(request: Request, limit: int) -> FormData:

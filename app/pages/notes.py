@@ -112,7 +112,7 @@ def _int(value: str | None) -> int | None:
 def diff_page(p: PageCtx, doc_id: str) -> PageResult:
     doc = documents.get_document(p.db, p.access, doc_id)
     numbers = [v.number for v, _name in version_rows(p, doc)]
-    query = p.ctx.conn.query_params
+    query = p.query
     # Without a choice: the latest version against the one before it.
     a = _int(query["from"]) if "from" in query else (numbers[1] if len(numbers) > 1 else None)
     b = _int(query["to"]) if "to" in query else (numbers[0] if numbers else None)

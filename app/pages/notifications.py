@@ -75,7 +75,7 @@ def _rows(p: PageCtx, inbox: notifications.Inbox) -> list[dict[str, Any]]:
 
 
 def notifications_page(p: PageCtx) -> PageResult:
-    query = p.ctx.conn.query_params
+    query = p.query
     offset_text = query.get("offset", "0")
     offset = int(offset_text) if offset_text.isdigit() and len(offset_text) < 7 else 0
     unread_only = query.get("unread") == "1"
@@ -168,7 +168,7 @@ def group_activity(p: PageCtx, gid: str) -> PageResult:
     group = groups.get_group(p.db, p.access, gid)
     if p.access.group_role(group.id) is None:
         raise Forbidden("Only members see a group's activity.")
-    query = p.ctx.conn.query_params
+    query = p.query
     offset_text = query.get("offset", "0")
     offset = int(offset_text) if offset_text.isdigit() and len(offset_text) < 7 else 0
     feed = activity.feed(p.db, p.access, group_ids=[group.id], limit=PER_PAGE, offset=offset)

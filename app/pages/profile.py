@@ -22,7 +22,7 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
                    values: dict[str, str] | None = None, created: tuple[ApiToken, str] | None = None
                    ) -> Page:
     user = p.access.require_user()
-    notice = p.ctx.conn.query_params.get("done")
+    notice = p.query.get("done")
     context: dict[str, Any] = {
         "profile": values or {"name": user.name, "bio": user.bio,
                               "organisation": user.organisation,

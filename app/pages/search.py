@@ -29,7 +29,7 @@ def _page_number(raw: str | None) -> int:
 
 
 def search_page(p: PageCtx) -> PageResult:
-    params = p.ctx.conn.query_params
+    params = p.query
     q = params.get("q", "").strip()[:MAX_QUERY]
     kind = params.get("kind") if params.get("kind") in KINDS else None
     # A folder scope must be readable (404 otherwise, like its own page): its name is shown.
