@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     access_changes.subscribe(live.on_access_change)
     unsubscribe_credentials = credential_events.hub.subscribe(live.on_credentials_ended)
 
-    from app.pages import page_routes
+    from app.pages import page_context, page_routes
     from app.routes.api import router
 
     spec = openapi_document(router, extra_paths=_extra_paths())
@@ -110,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     lifespan=lifespan)
     app.state.runtime = runtime
     app.state.openapi = spec
+    app.state.page_context = page_context()
     return app
 
 

@@ -13,8 +13,7 @@ from starlette.routing import BaseRoute
 
 from app.errors import Forbidden, HTTPError, RateLimited
 from app.pages.forms import invalid, refused
-from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
-from app.pages.home import safe_next
+from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
 from app.services import account_links, accounts
 from app.services.account_links import TokenInvalid

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, QueryParams
@@ -42,8 +42,24 @@ class Redirect:
     url: str
 
 
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths: ``next`` must never send people to another site."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return default
+    return target
+
+
 PageResult = Page | Redirect
 PageHandler = Callable[..., PageResult]
+ContextProcessor = Callable[[Ctx], Mapping[str, Any]]
+"""Adds what every full page of a signed-in person shows (parts of the header, such as the
+unread badge) to its template context. The application lists them once, in
+``app.state.page_context`` (see :func:`app.pages.page_context`), so this wrapper needs to know
+no area."""
 
 
 @dataclass
@@ -134,9 +150,8 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
                                     "path": request.url.path}
             if isinstance(result, Page) and ctx.user is not None \
                     and not result.template.startswith("_"):  # fragments have no header
-                from app.pages.notifications import unread_badge
-
-                base["unread_notifications"] = unread_badge(ctx)
+                for processor in request.app.state.page_context:
+                    base.update(processor(ctx))
             if isinstance(result, Page):
                 # Render inside the transaction so templates may read lazy attributes.
                 base["__html"] = render_html(language, result.template, {**base, **result.context},

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 
 from app.access import Action
 from app.models import Document, Group
-from app.pages.documents import kind_of
+from app.pages.context import kind_of
 from app.pages.framework import Page, PageCtx, PageResult, page
 from app.services import folders, search
 from indexer import QueryError

@@ -31,8 +31,7 @@ from app.errors import (
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
 from app.http.uploads import ReceivedFile, delete_blobs, receive_files
-from app.pages.documents import file_page_result
-from app.pages.folders import folder_page_result
+from app.pages.context import file_page_result, folder_page_result
 from app.pages.forms import N_, FormError, refused
 from app.pages.framework import Page, PageCtx
 from app.pages.render import choose_language, format_size, gettext, render_html
