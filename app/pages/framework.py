@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 from sqlalchemy.orm import Session
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from app.access import Access
@@ -120,22 +120,40 @@ async def _read_form(request: Request, limit: int) -> FormData:
                               max_part_size=FORM_FIELD_LIMIT)
 
 
+async def _submitted(request: Request, limit: int
+                     ) -> tuple[Mapping[str, str], dict[str, list[str]]]:
+    """The posted form's fields (first value, and every value), none for a GET."""
+    if request.method != "POST":
+        return {}, {}
+    data = await _read_form(request, limit)
+    return ({k: v for k, v in data.items() if isinstance(v, str)},
+            {k: [v for v in data.getlist(k) if isinstance(v, str)] for k in data})
+
+
+def _render(request: Request, ctx: Ctx, language: str, result: Page) -> HTMLResponse:
+    """Rendered inside the transaction, so templates may read lazy attributes. Full pages of a
+    signed-in person also get what the context processors add (fragments have no header)."""
+    context: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
+                               "path": request.url.path}
+    if ctx.user is not None and not result.template.startswith("_"):
+        processors: tuple[ContextProcessor, ...] = request.app.state.page_context
+        for processor in processors:
+            context.update(processor(ctx))
+    return render_html(language, result.template, {**context, **result.context},
+                       status=result.status)
+
+
 def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",),
          auth: bool = True, name: str | None = None, search_pool: bool = False) -> Route:
     """``search_pool``: run on the searches' own threads, per-person limited
     (app.http.search_gate)."""
 
     async def endpoint(request: Request) -> Response:
-        runtime = request.app.state.runtime
-        form: Mapping[str, str] = {}
-        lists: dict[str, list[str]] = {}
-        if request.method == "POST":
-            data = await _read_form(request, runtime.settings.max_json_bytes)
-            form = {k: v for k, v in data.items() if isinstance(v, str)}
-            lists = {k: [v for v in data.getlist(k) if isinstance(v, str)] for k in data}
+        runtime: Runtime = request.app.state.runtime
+        form, lists = await _submitted(request, runtime.settings.max_json_bytes)
         write = request.method == "POST"
 
-        def run(ctx: Ctx) -> tuple[PageResult, str, dict[str, Any]]:
+        def run(ctx: Ctx) -> Response:
             authenticate(ctx)
             language = choose_language(request, runtime.settings.default_language,
                                        ctx.user.language if ctx.user else None)
@@ -146,29 +164,16 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
             ctx.ensure_anon_id()
             pctx = PageCtx(ctx=ctx, form=form, form_lists=lists, language=language)
             result = handler(pctx, **request.path_params)
-            base: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
-                                    "path": request.url.path}
-            if isinstance(result, Page) and ctx.user is not None \
-                    and not result.template.startswith("_"):  # fragments have no header
-                for processor in request.app.state.page_context:
-                    base.update(processor(ctx))
-            if isinstance(result, Page):
-                # Render inside the transaction so templates may read lazy attributes.
-                base["__html"] = render_html(language, result.template, {**base, **result.context},
-                                             status=result.status)
-            return result, language, base
+            if isinstance(result, Redirect):
+                return RedirectResponse(result.url, status_code=303)
+            return _render(request, ctx, language, result)
 
         try:
             transaction = in_search_transaction if search_pool else in_transaction
-            (result, _language, base), ctx = await transaction(request, write=write, fn=run)
+            response, ctx = await transaction(request, write=write, fn=run)
         except NotSignedIn:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        response: Response
-        if isinstance(result, Redirect):
-            response = RedirectResponse(result.url, status_code=303)
-        else:
-            response = base["__html"]
         apply_cookies(response, ctx)
         response.headers.setdefault("Cache-Control", "no-store")
         return response

@@ -16,7 +16,7 @@ from app.models import Document, Group
 from app.pages.context import kind_of
 from app.pages.framework import Page, PageCtx, PageResult, page
 from app.services import folders, search
-from indexer import QueryError
+from indexer import QueryError, SearchResults
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000 // PAGE_SIZE + 1  # the API's deepest offset
@@ -56,6 +56,13 @@ def search_page(p: PageCtx) -> PageResult:
     except QueryError:
         context["error"] = "query"
         return Page("search.html", context, status=400)
+    context.update(results=_results(p, found, mine), total=found.total, pages=found.pages,
+                   corrected=found.corrected_query)
+    return Page("search.html", context)
+
+
+def _results(p: PageCtx, found: SearchResults, mine: dict[str, Group]
+             ) -> list[dict[str, Any]]:
     docs = {d.id: d for d in p.db.scalars(select(Document).where(
         Document.id.in_([h.document_id for h in found.hits])))}
     results = []
@@ -70,9 +77,7 @@ def search_page(p: PageCtx) -> PageResult:
                         "group": mine.get(doc.group_id),
                         "snippet": snippet.html if snippet else "",
                         "page": snippet.page if snippet else None})
-    context.update(results=results, total=found.total, pages=found.pages,
-                   corrected=found.corrected_query)
-    return Page("search.html", context)
+    return results
 
 
 def _url(params: dict[str, Any]) -> str:
