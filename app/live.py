@@ -38,7 +38,7 @@ from app.settings import Settings
 from sync import CloseCode, ConnectionClosed, Identity, Permission, RoomManager
 
 if TYPE_CHECKING:
-    from app.http.services import Services
+    from app.runtime import Runtime
 
 log = logging.getLogger("plein.live")
 
@@ -162,17 +162,17 @@ class LiveSync:
         self._generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._services: Services | None = None
+        self._runtime: Runtime | None = None
 
     @property
     def open(self) -> set[str]:
         """Ids of the notes with at least one open socket."""
         return {s.document_id for s in self.sockets.values()}
 
-    def bind(self, loop: asyncio.AbstractEventLoop, services: Services) -> None:
+    def bind(self, loop: asyncio.AbstractEventLoop, runtime: Runtime) -> None:
         self._loop = loop
         self._loop_thread = threading.get_ident()
-        self._services = services
+        self._runtime = runtime
 
     def _in_loop(self, fn: Callable[[], T], timeout: float = 5.0) -> T | None:
         """Run ``fn`` on the event loop and wait for it (None if there is no loop)."""
@@ -199,8 +199,8 @@ class LiveSync:
     # -- called from committing threads (app.access_events, app.credential_events) ------------
 
     def on_access_change(self, groups: set[str]) -> None:
-        services = self._services
-        if services is None:
+        runtime = self._runtime
+        if runtime is None:
             return
 
         def affected() -> list[_Socket]:
@@ -212,12 +212,12 @@ class LiveSync:
             return
         # Decided here, in the committing thread, after the commit: no event-loop thread is
         # needed, and the request answers only once the sockets are changed.
-        decisions = _decide_all(services, {(s.document_id, s.user_id) for s in sockets})
+        decisions = _decide_all(runtime, {(s.document_id, s.user_id) for s in sockets})
         self._in_loop(lambda: self._apply(sockets, decisions))
 
     def on_credentials_ended(self, ended: frozenset[str]) -> None:
-        services = self._services
-        if services is None:
+        runtime = self._runtime
+        if runtime is None:
             return
 
         def affected() -> list[_Socket]:
@@ -229,7 +229,7 @@ class LiveSync:
             return
         # Confirmed against the database (a change rolled back in a savepoint may have been
         # reported): 4403 makes a stock client give up for good, so only for the truly dead.
-        with services.db.read() as session:
+        with runtime.db.read() as session:
             dead = [s for s in sockets
                     if not sync_tickets.credential_alive(session, s.credential, s.user_id)]
 
@@ -273,13 +273,13 @@ class LiveSync:
         events, for any path that ends access or a credential without one."""
         while True:
             await anyio.sleep(interval)
-            services = self._services
+            runtime = self._runtime
             sockets = list(self.sockets.values())
-            if services is None or not sockets:
+            if runtime is None or not sockets:
                 continue
             try:
                 alive, decisions = await anyio.to_thread.run_sync(
-                    _check_all, services, sockets)
+                    _check_all, runtime, sockets)
             except Exception:
                 log.exception("live-sync re-check failed")  # the next round tries again
                 continue
@@ -293,7 +293,7 @@ class LiveSync:
 
     async def serve(self, websocket: WebSocket) -> None:
         document_id = websocket.path_params["document_id"]
-        services: Services = websocket.app.state.services
+        runtime: Runtime = websocket.app.state.runtime
         generation = self._generation
         try:
             ticket = websocket.query_params.get("ticket")
@@ -308,7 +308,7 @@ class LiveSync:
             # a socket never opens on a decision that was already outdated.
             while generation != self._generation:
                 generation = self._generation
-                grant = await anyio.to_thread.run_sync(_redecide, services, document_id,
+                grant = await anyio.to_thread.run_sync(_redecide, runtime, document_id,
                                                        grant)
         except HTTPError as exc:
             # Refused before accept: the client gets an HTTP 403 and no document byte.
@@ -329,9 +329,9 @@ class LiveSync:
             self.sockets.pop(sock.key, None)
             with anyio.CancelScope(shield=True):
                 await transport.finish_shut()
-            if sock.permission is Permission.EDIT and transport.update_frames and self._services:
+            if sock.permission is Permission.EDIT and transport.update_frames and self._runtime:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(_record_edit, self._services, document_id,
+                    await anyio.to_thread.run_sync(_record_edit, self._runtime, document_id,
                                                    grant.user_id)
 
 
@@ -402,10 +402,10 @@ def _decide(db: Session, access: Access, document_id: str) -> tuple[Permission, 
     return (Permission.EDIT if writable else Permission.READ), doc.group_id
 
 
-def _redecide(services: Services, document_id: str, grant: _Grant) -> _Grant:
+def _redecide(runtime: Runtime, document_id: str, grant: _Grant) -> _Grant:
     """The handshake's decision again (its credential already spent or checked): NotFound /
     NotSignedIn if the socket may not open any more."""
-    with services.db.read() as session:
+    with runtime.db.read() as session:
         if not sync_tickets.credential_alive(session, grant.credential, grant.user_id):
             raise NotSignedIn()
         user = session.get_one(User, grant.user_id)
@@ -413,19 +413,19 @@ def _redecide(services: Services, document_id: str, grant: _Grant) -> _Grant:
         return replace(grant, permission=permission, user_name=user.name, group_id=group_id)
 
 
-def _record_edit(services: Services, document_id: str, user_id: str) -> None:
+def _record_edit(runtime: Runtime, document_id: str, user_id: str) -> None:
     from app.services.notes import record_edit
 
     try:
-        with services.db.write() as session:
+        with runtime.db.write() as session:
             record_edit(session, document_id, user_id)
     except Exception:
         log.exception("could not record the edit activity")  # the edit itself is safe
 
 
-def _decide_all(services: Services, todo: Iterable[tuple[str, str]]
+def _decide_all(runtime: Runtime, todo: Iterable[tuple[str, str]]
                 ) -> dict[tuple[str, str], Permission | None]:
-    with services.db.read() as session:
+    with runtime.db.read() as session:
         return _decisions(session, todo)
 
 
@@ -446,10 +446,10 @@ def _decisions(session: Session, todo: Iterable[tuple[str, str]]
     return decisions
 
 
-def _check_all(services: Services, sockets: list[_Socket]
+def _check_all(runtime: Runtime, sockets: list[_Socket]
                ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], Permission | None]]:
     """Which (credential, person) pairs are alive, and every socket's access now."""
-    with services.db.read() as session:
+    with runtime.db.read() as session:
         alive = {(credential, user_id)
                  for credential, user_id in {(s.credential, s.user_id) for s in sockets}
                  if sync_tickets.credential_alive(session, credential, user_id)}

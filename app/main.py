@@ -22,9 +22,9 @@ from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
 from app.http.openapi import openapi_document
 from app.http.search_gate import SearchGate
-from app.http.services import Services
 from app.http.timeouts import BodyIdleTimeout
 from app.live import LiveSync
+from app.runtime import Runtime
 from app.services.documents import notes_root
 from app.services.mail_queue import MailQueue
 from app.services.note_quota import NoteQuota
@@ -50,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     manager = RoomManager(FileDocumentStore(notes_root(settings), prepared.keys),
                           settings.sync_limits(), storage_guard=quota.check)
     live = LiveSync(manager, quota)
-    services = Services(settings=settings, db=db, passwords=Passwords(settings),
+    runtime = Runtime(settings=settings, db=db, passwords=Passwords(settings),
                         secret=prepared.secret, keys=prepared.keys,
                         blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
                         live=live,
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     access_changes.subscribe(live.on_access_change)
     unsubscribe_credentials = credential_events.hub.subscribe(live.on_credentials_ended)
 
-    from app.pages import page_routes
+    from app.pages import page_context, page_routes
     from app.routes.api import router
 
     spec = openapi_document(router, extra_paths=_extra_paths())
@@ -87,13 +87,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             await tasks.start(manager.start)
-            live.bind(asyncio.get_running_loop(), services)
+            live.bind(asyncio.get_running_loop(), runtime)
             tasks.start_soon(live.watch, float(settings.live_check_seconds))
-            tasks.start_soon(_maintenance_loop, services)
-            tasks.start_soon(_mail_loop, services)
-            tasks.start_soon(_note_snapshot_loop, services)
+            tasks.start_soon(_maintenance_loop, runtime)
+            tasks.start_soon(_mail_loop, runtime)
+            tasks.start_soon(_note_snapshot_loop, runtime)
             if settings.indexer == "inprocess":
-                tasks.start_soon(_index_loop, services)
+                tasks.start_soon(_index_loop, runtime)
             try:
                 yield
             finally:
@@ -108,63 +108,64 @@ def create_app(settings: Settings | None = None) -> Starlette:
                                 Middleware(BodyIdleTimeout, seconds=settings.upload_idle_seconds)],
                     exception_handlers=EXCEPTION_HANDLERS,
                     lifespan=lifespan)
-    app.state.services = services
+    app.state.runtime = runtime
     app.state.openapi = spec
+    app.state.page_context = page_context()
     return app
 
 
-async def _maintenance_loop(services: Services) -> None:
+async def _maintenance_loop(runtime: Runtime) -> None:
     from app.services.maintenance import run_once
 
-    interval = services.settings.maintenance_interval_seconds
+    interval = runtime.settings.maintenance_interval_seconds
     while True:
         await anyio.sleep(interval)
         try:
-            await anyio.to_thread.run_sync(run_once, services.db, services.settings,
-                                           services.blob_store)
+            await anyio.to_thread.run_sync(run_once, runtime.db, runtime.settings,
+                                           runtime.blob_store)
         except Exception:
             # Housekeeping must never take the server down; the next round tries again.
             log.exception("maintenance round failed")
 
 
-async def _mail_loop(services: Services) -> None:
+async def _mail_loop(runtime: Runtime) -> None:
     """Notification e-mail (immediate, and daily digests when due), sent from a worker
     thread: never inside a request's transaction, never blocking the event loop."""
     from app.services.notifications import mail_round
 
-    if not services.settings.smtp_url:
+    if not runtime.settings.smtp_url:
         return
     while True:
-        await anyio.sleep(services.settings.mail_interval_seconds)
+        await anyio.sleep(runtime.settings.mail_interval_seconds)
         try:
-            await anyio.to_thread.run_sync(mail_round, services.db, services.settings)
+            await anyio.to_thread.run_sync(mail_round, runtime.db, runtime.settings)
         except Exception:
             log.exception("mail round failed")
 
 
-async def _note_snapshot_loop(services: Services) -> None:
+async def _note_snapshot_loop(runtime: Runtime) -> None:
     from app.services.note_snapshots import AutoSnapshots
 
     snapshots = AutoSnapshots()
     while True:
-        await anyio.sleep(services.settings.note_snapshot_pause_seconds)
+        await anyio.sleep(runtime.settings.note_snapshot_pause_seconds)
         try:
-            await snapshots.round(services)
+            await snapshots.round(runtime)
         except Exception:
             log.exception("automatic note versions failed this round")
 
 
-async def _index_loop(services: Services) -> None:
+async def _index_loop(runtime: Runtime) -> None:
     """The one index writer of this installation (unless ``PLEIN_INDEXER=external``)."""
     from app.services import search
 
     def note_state(document_id: str) -> bytes | None:
-        return anyio.from_thread.run(services.live.manager.snapshot_state, document_id)
+        return anyio.from_thread.run(runtime.live.manager.snapshot_state, document_id)
 
-    deps = search.WorkerDeps(db=services.db, settings=services.settings,
-                             store=services.blob_store, index=services.search_index,
+    deps = search.WorkerDeps(db=runtime.db, settings=runtime.settings,
+                             store=runtime.blob_store, index=runtime.search_index,
                              note_state=note_state)
-    if services.search_index.needs_rebuild:
+    if runtime.search_index.needs_rebuild:
         # An index written by an older schema (e.g. without the suggestion word field):
         # rebuild it once; searches keep answering from the old generation meanwhile.
         log.warning("search index schema is outdated: rebuilding it")

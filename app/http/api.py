@@ -134,7 +134,7 @@ def to_jsonable(value: Any) -> Any:
 async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any]) -> Response:
     from app.http.uploads import receive_file
 
-    services = request.app.state.services
+    runtime = request.app.state.runtime
     precheck = api_route.precheck
     assert precheck is not None  # noqa: S101 - only upload routes come here
 
@@ -146,8 +146,8 @@ async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any])
         precheck(ctx, **kwargs)
 
     await run_in_transaction(request, write=False, fn=check)
-    received = await receive_file(request, services.blob_store,
-                                  services.settings.max_upload_bytes)
+    received = await receive_file(request, runtime.blob_store,
+                                  runtime.settings.max_upload_bytes)
 
     def run(ctx: Ctx) -> Any:
         authenticate(ctx)
@@ -160,11 +160,11 @@ async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any])
     except BaseException:
         # Not made visible: the blob is not referenced by any row, so remove it now (the
         # orphan collector would get it later anyway).
-        await run_in_threadpool(services.blob_store.delete, received.blob.blob_id)
+        await run_in_threadpool(runtime.blob_store.delete, received.blob.blob_id)
         raise
     status = api_route.status
     if isinstance(result, dict) and result.pop("_unchanged", False):
-        await run_in_threadpool(services.blob_store.delete, received.blob.blob_id)
+        await run_in_threadpool(runtime.blob_store.delete, received.blob.blob_id)
         status = 200
     response = JSONResponse(result, status_code=status)
     apply_cookies(response, ctx)
@@ -175,7 +175,7 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         # Starlette answers HEAD on GET routes; it is a GET without the body.
         api_route = methods["GET" if request.method == "HEAD" else request.method]
-        services = request.app.state.services
+        runtime = request.app.state.runtime
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         if api_route.json_handler is not None and content_type == "application/json":
             api_route = dataclasses.replace(api_route, precheck=None, body=api_route.json_body,
@@ -188,7 +188,7 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
             return await _upload(request, api_route, kwargs)
         raw = b""
         if api_route.body is not None:
-            raw = await read_body(request, services.settings.max_json_bytes)
+            raw = await read_body(request, runtime.settings.max_json_bytes)
 
         def run(ctx: Ctx) -> Any:
             # Who, then CSRF, then the input: a signed-out caller gets 401 whatever it sent,

@@ -8,7 +8,7 @@ import hmac
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import anyio
 from sqlalchemy.orm import Session
@@ -18,10 +18,11 @@ from starlette.requests import HTTPConnection
 from app.access import Access
 from app.credential_events import session_key, token_key
 from app.errors import CSRFFailed, HTTPError, NotSignedIn
-from app.http.services import Services
 from app.models import ApiToken, User
+from app.runtime import Runtime
 from app.services import accounts
 from app.services.mail import Mail
+from app.settings import Settings
 
 SESSION_COOKIE = "plein_session"
 ANON_COOKIE = "plein_anon"
@@ -43,7 +44,7 @@ class CookieChange:
 @dataclass
 class Ctx:
     conn: HTTPConnection
-    services: Services
+    runtime: Runtime
     db: Session
     access: Access
     user: User | None = None
@@ -59,8 +60,8 @@ class Ctx:
     outbox: list[Mail] = field(default_factory=list)
 
     @property
-    def settings(self) -> Any:
-        return self.services.settings
+    def settings(self) -> Settings:
+        return self.runtime.settings
 
     @property
     def client_ip(self) -> str:
@@ -74,7 +75,7 @@ class Ctx:
     def csrf_token(self) -> str:
         """CSRF token bound to the session (or, before sign-in, to an anonymous cookie)."""
         basis = self.session_token or self.anon_id or self.conn.cookies.get(ANON_COOKIE) or ""
-        return csrf_for(self.services.secret, basis)
+        return csrf_for(self.runtime.secret, basis)
 
     def ensure_anon_id(self) -> None:
         """Give a signed-out visitor a random cookie to bind the sign-in form's CSRF token to
@@ -174,18 +175,18 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
     returns; a ``deferred_error`` is raised after the commit, e.g. a counted failed sign-in).
     ``limiter``: a thread pool of its own (searches, app.http.search_gate) instead of the
     shared one."""
-    services: Services = conn.app.state.services
+    runtime: Runtime = conn.app.state.runtime
 
     def run() -> tuple[T, Ctx]:
-        session = services.db.session(write=write)
+        session = runtime.db.session(write=write)
         try:
             with session.begin():
-                ctx = Ctx(conn=conn, services=services, db=session, access=Access(session, None))
+                ctx = Ctx(conn=conn, runtime=runtime, db=session, access=Access(session, None))
                 result = fn(ctx)
-            services.mail_queue.submit(ctx.outbox)
+            runtime.mail_queue.submit(ctx.outbox)
             if ctx.deferred_error is not None:
                 raise ctx.deferred_error
-            _record_use(services, ctx)
+            _record_use(runtime, ctx)
             return result, ctx
         finally:
             session.close()
@@ -195,13 +196,13 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
     return await run_in_threadpool(run)
 
 
-def _record_use(services: Services, ctx: Ctx) -> None:
+def _record_use(runtime: Runtime, ctx: Ctx) -> None:
     """Slide the session's expiry and note a token's last use, at most hourly, in a write
     transaction of its own: read requests stay read-only (no SQLite lock upgrades)."""
     if not (ctx.touch_session or ctx.touch_token):
         return
-    with services.db.write() as session:
+    with runtime.db.write() as session:
         if ctx.touch_session and ctx.session_token:
-            accounts.touch_session(session, services.settings, ctx.session_token)
+            accounts.touch_session(session, runtime.settings, ctx.session_token)
         if ctx.touch_token and ctx.api_token is not None:
             accounts.touch_token(session, ctx.api_token.id)

@@ -71,7 +71,7 @@ def _who(ctx: Ctx) -> str | None:
 async def in_search_transaction(conn: HTTPConnection, *, write: bool,
                                 fn: Callable[[Ctx], T]) -> tuple[T, Ctx]:
     """``in_transaction`` for a search: admitted per person, run on the search pool."""
-    gate: SearchGate = conn.app.state.services.search_gate
+    gate: SearchGate = conn.app.state.runtime.search_gate
     person, _ctx = await in_transaction(conn, write=False, fn=_who)
     if person is None:  # signed out: the request itself answers 401 (or the sign-in page)
         return await in_transaction(conn, write=write, fn=fn, limiter=gate.limiter)

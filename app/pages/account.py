@@ -13,22 +13,21 @@ from starlette.routing import BaseRoute
 
 from app.errors import Forbidden, HTTPError, RateLimited
 from app.pages.forms import invalid, refused
-from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
-from app.pages.home import safe_next
+from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
 from app.services import account_links, accounts
 from app.services.account_links import TokenInvalid
 
 
 def login(p: PageCtx) -> PageResult:
-    next_url = safe_next(p.form.get("next") or p.ctx.conn.query_params.get("next"))
+    next_url = safe_next(p.form.get("next") or p.query.get("next"))
     if p.method == "GET":
         if p.user is not None:
             return Redirect(next_url)
         return Page("login.html", {"next": next_url, "email": ""})
     email = p.form.get("email", "")
     try:
-        user = accounts.authenticate(p.db, p.settings, p.services.passwords, email=email,
+        user = accounts.authenticate(p.db, p.settings, p.runtime.passwords, email=email,
                                      password=p.form.get("password", ""), ip=p.client_ip)
     except RateLimited as exc:
         return Page("login.html", {"next": next_url, "email": email,
@@ -47,13 +46,13 @@ def login(p: PageCtx) -> PageResult:
 
 
 def register(p: PageCtx) -> PageResult:
-    next_url = safe_next(p.form.get("next") or p.ctx.conn.query_params.get("next"))
+    next_url = safe_next(p.form.get("next") or p.query.get("next"))
     if p.method == "GET":
         return Page("register.html", {"values": {}, "next": next_url})
     values = {k: p.form.get(k, "") for k in ("email", "name", "password")}
     try:
         body = UserCreate.model_validate(values)
-        done = accounts.register(p.db, p.settings, p.services.passwords, email=body.email,
+        done = accounts.register(p.db, p.settings, p.runtime.passwords, email=body.email,
                                  name=body.name, password=body.password)
     except ValidationError as exc:
         err = invalid(p.language, exc)
@@ -78,7 +77,7 @@ def logout(p: PageCtx) -> PageResult:
 
 
 def _token(p: PageCtx) -> str:
-    return (p.form.get("token") or p.ctx.conn.query_params.get("token") or "")[:200]
+    return (p.form.get("token") or p.query.get("token") or "")[:200]
 
 
 def verify_email(p: PageCtx) -> PageResult:
@@ -114,7 +113,7 @@ def reset_password(p: PageCtx) -> PageResult:
     try:
         body = PasswordResetConfirm.model_validate({"token": token,
                                                     "password": p.form.get("password", "")})
-        user = accounts.reset_password(p.db, p.services.passwords, body.token, body.password)
+        user = accounts.reset_password(p.db, p.runtime.passwords, body.token, body.password)
     except ValidationError as exc:
         err = invalid(p.language, exc)
         return Page("reset_password.html", {"token": token, "error": err.message}, status=400)

@@ -22,30 +22,26 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
-from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from app import credential_events
-from app.access import Action
 from app.errors import HTTPError, NotSignedIn
 from app.events import hub
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
-from app.models import Comment, Document, User
-from app.pages.forms import N_, FormError
+from app.pages.context import discussion_context, document_page_result
+from app.pages.forms import N_, FormError, attempt
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.pages.render import gettext
-from app.services import discussions, documents, markdown
+from app.services import discussions, documents
 
-THREADS_SHOWN = 200
 KEEPALIVE_SECONDS = 20.0
-MAX_UNNOTIFIED_SHOWN = 10
+T = TypeVar("T")
 
 # Messages of the discussion service that people meet on the pages (extracted for the catalog).
 SERVICE_MESSAGES = (
@@ -58,104 +54,24 @@ SERVICE_MESSAGES = (
 )
 
 
-@dataclass
-class CommentView:
-    """One comment as the panel shows it."""
-
-    comment: Comment
-    author: str | None
-    html: Markup
-    can_edit: bool
-    can_delete: bool
-    can_resolve: bool = False
-    replies: list[CommentView] = field(default_factory=list)
-
-    @property
-    def id(self) -> str:
-        return self.comment.id
-
-    @property
-    def deleted(self) -> bool:
-        return self.comment.deleted_at is not None
-
-    @property
-    def resolved(self) -> bool:
-        return self.comment.resolved_at is not None
-
-
-def thread_views(p: PageCtx, doc: Document) -> tuple[int, list[CommentView]]:
-    """The document's threads (oldest first) with the reader's rights, in a fixed number of
-    queries: threads, replies, people, mentioned members."""
-    total, items = discussions.threads(p.db, p.access, doc, limit=THREADS_SHOWN, offset=0)
-    everything = [c for t in items for c in (t.root, *t.replies)]
-    users: dict[str, User] = discussions.people(p.db, [c.author_id for c in everything])
-    named = discussions.mention_people(p.db, doc.group_id,
-                                       [c.body for c in everything if c.deleted_at is None])
-    me = p.access.require_user().id
-    may_write = p.access.can_document(Action.DOCUMENT_WRITE, doc)
-
-    def one(comment: Comment) -> CommentView:
-        deleted = comment.deleted_at is not None
-        author = users.get(comment.author_id or "")
-        # markdown.render sanitizes with nh3 (no raw HTML, safe URL schemes only): the result
-        # is safe to insert as HTML, which is what Markup says.
-        html = Markup("") if deleted else Markup(markdown.render(comment.body, named))  # noqa: S704
-        return CommentView(
-            comment=comment, author=author.name if author is not None else None, html=html,
-            can_edit=not deleted and comment.author_id == me,
-            can_delete=not deleted and discussions.may_delete(p.access, comment, doc),
-            can_resolve=not deleted and (comment.author_id == me or may_write))
-
-    views = []
-    for thread in items:
-        root = one(thread.root)
-        root.replies = [one(r) for r in thread.replies]
-        views.append(root)
-    return total, views
-
-
-def discussion_context(p: PageCtx, doc: Document) -> dict[str, Any]:
-    """What the discussion panel needs on a document page (error state comes from the page's
-    own ``error``/``error_form``/``values``)."""
-    total, threads = thread_views(p, doc)
-    query = p.ctx.conn.query_params
-    unnotified = [m[:200] for m in query.getlist("unnotified")][:MAX_UNNOTIFIED_SHOWN]
-    return {"threads": threads, "threads_total": total, "unnotified": unnotified,
-            "comment_max": p.settings.comment_max_chars}
-
-
 # -- forms ----------------------------------------------------------------------------------
 
-def _message(p: PageCtx, exc: HTTPError) -> str:
+def _refused(p: PageCtx, exc: HTTPError) -> FormError:
+    """A refusal of the discussion service in the words of the panel."""
     if exc.status == 429:
-        return gettext(p.language, N_("You are posting quickly; wait a moment and try again."))
-    if exc.code == "comment_too_long":
-        return gettext(p.language, N_("The comment is too long: at most %(n)s characters.")) \
+        message = gettext(p.language, N_("You are posting quickly; wait a moment and try again."))
+    elif exc.code == "comment_too_long":
+        message = gettext(p.language, N_("The comment is too long: at most %(n)s characters.")) \
             % {"n": p.settings.comment_max_chars}
-    if exc.field == "body":
-        return gettext(p.language, N_("Write something first."))
-    return gettext(p.language, exc.message)
+    elif exc.field == "body":
+        message = gettext(p.language, N_("Write something first."))
+    else:
+        message = gettext(p.language, exc.message)
+    return FormError(message, exc.field, exc.status)
 
 
-def _attempt(p: PageCtx, action: Any) -> Any:
-    """Run a service call in a savepoint; a refusal becomes a message for the page (and the
-    savepoint makes sure nothing half-done is committed)."""
-    savepoint = p.db.begin_nested()
-    try:
-        result = action()
-    except HTTPError as exc:
-        savepoint.rollback()
-        p.access.forget()
-        return FormError(_message(p, exc), exc.field, exc.status)
-    savepoint.commit()
-    return result
-
-
-def _back(p: PageCtx, doc: Document, error: FormError, form: str,
-          values: dict[str, str]) -> Page:
-    from app.pages.documents import result_for
-
-    return result_for(p, doc, error=error, form=form, values=values)
+def _attempt(p: PageCtx, action: Callable[[], T]) -> T | FormError:
+    return attempt(p, action, refuse=lambda exc: _refused(p, exc))
 
 
 def _body(p: PageCtx) -> str:
@@ -170,7 +86,7 @@ def post_comment(p: PageCtx, doc_id: str) -> PageResult:
     result = _attempt(p, lambda: discussions.create_comment(
         p.db, p.access, p.settings, doc, body=body, parent_id=parent_id))
     if isinstance(result, FormError):
-        return _back(p, doc, result, form, {"body": body})
+        return document_page_result(p, doc, error=result, form=form, values={"body": body})
     query = urlencode([("unnotified", m) for m in result.unnotified_mentions])
     return Redirect(f"/documents/{doc.id}{'?' + query if query else ''}"
                     f"#comment-{result.comment.id}")
@@ -182,7 +98,8 @@ def edit_comment(p: PageCtx, cid: str) -> PageResult:
     result = _attempt(p, lambda: discussions.edit_comment(p.db, p.access, p.settings, comment,
                                                           doc, body))
     if isinstance(result, FormError):
-        return _back(p, doc, result, f"edit-{comment.id}", {"body": body})
+        return document_page_result(p, doc, error=result, form=f"edit-{comment.id}",
+                                    values={"body": body})
     query = urlencode([("unnotified", m) for m in result])
     return Redirect(f"/documents/{doc.id}{'?' + query if query else ''}#comment-{comment.id}")
 
@@ -197,7 +114,7 @@ def resolve_comment(p: PageCtx, cid: str) -> PageResult:
 
     result = _attempt(p, apply)
     if isinstance(result, FormError):
-        return _back(p, doc, result, "discussion", {})
+        return document_page_result(p, doc, error=result, form="discussion")
     return Redirect(f"/documents/{doc.id}#comment-{comment.id}")
 
 
@@ -206,7 +123,7 @@ def delete_comment(p: PageCtx, cid: str) -> PageResult:
     thread = comment.parent_id or comment.id
     result = _attempt(p, lambda: discussions.delete_comment(p.db, p.access, comment, doc))
     if isinstance(result, FormError):
-        return _back(p, doc, result, "discussion", {})
+        return document_page_result(p, doc, error=result, form="discussion")
     return Redirect(f"/documents/{doc.id}#discussion" if thread == comment.id
                     else f"/documents/{doc.id}#comment-{thread}")
 
@@ -220,77 +137,83 @@ def fragment(p: PageCtx, doc_id: str) -> PageResult:
 
 # -- live stream ----------------------------------------------------------------------------
 
-def _may_read(ctx: Ctx, doc_id: str) -> bool:
+def _reader(ctx: Ctx, doc_id: str) -> tuple[str, str, str]:
+    """(document, person, credential) of a signed-in reader of the document; else the refusal
+    the page itself would give."""
     authenticate(ctx)
     if ctx.user is None:
-        return False
-    try:
-        documents.get_document(ctx.db, ctx.access, doc_id)
-    except HTTPError:
-        return False
-    return True
+        raise NotSignedIn()
+    return (documents.get_document(ctx.db, ctx.access, doc_id).id, ctx.user.id,
+            credential_of(ctx))
 
 
 def _sse(event: str, data: dict[str, Any]) -> str:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n"
 
 
+class _Wakeups:
+    """What wakes a stream before its keep-alive: a change of the document's discussion, or the
+    end of the credential that opened the stream (so its access check ends it now). Wake-ups
+    coalesce: one pending is enough for any number of changes. The listeners are called from
+    the committing threads; the stream waits on the event loop."""
+
+    def __init__(self, doc_id: str, user_id: str, credential: str) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
+        self._user_id = user_id
+        self._credential = credential
+        self._unsubscribe = (hub.subscribe(doc_id, self._changed),
+                             credential_events.hub.subscribe(self._ended))
+
+    def _wake(self) -> None:
+        if self._queue.empty():
+            self._queue.put_nowait(None)
+
+    def _changed(self, _document_id: str) -> None:
+        self._loop.call_soon_threadsafe(self._wake)
+
+    def _ended(self, keys: frozenset[str]) -> None:
+        if credential_events.ends(self._credential, self._user_id, keys):
+            self._loop.call_soon_threadsafe(self._wake)
+
+    async def wait(self) -> bool:
+        """True when woken, False when the keep-alive is due first."""
+        try:
+            await asyncio.wait_for(self._queue.get(), timeout=KEEPALIVE_SECONDS)
+        except TimeoutError:
+            return False
+        return True
+
+    def close(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+
+
 async def events(request: Request) -> Response:
-    doc_id = request.path_params["doc_id"]
+    (doc_id, user_id, credential), _ctx = await in_transaction(
+        request, write=False, fn=lambda ctx: _reader(ctx, request.path_params["doc_id"]))
+    wakeups = _Wakeups(doc_id, user_id, credential)
 
     async def allowed() -> bool:
-        result, _ctx = await in_transaction(request, write=False,
-                                            fn=lambda ctx: _may_read(ctx, doc_id))
-        return result
-
-    def require(ctx: Ctx) -> tuple[str, str, str]:
-        authenticate(ctx)
-        if ctx.user is None:
-            raise NotSignedIn()
-        return (documents.get_document(ctx.db, ctx.access, doc_id).id, ctx.user.id,
-                credential_of(ctx))
-
-    (doc_id, user_id, credential), _ctx = await in_transaction(request, write=False,
-                                                               fn=require)
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[str] = asyncio.Queue(maxsize=1)
-
-    def offer(document_id: str) -> None:
-        # Notices coalesce: one pending "changed" is enough for any number of changes.
-        if queue.empty():
-            queue.put_nowait(document_id)
-
-    def listener(document_id: str) -> None:  # called from the committing thread
-        loop.call_soon_threadsafe(offer, document_id)
-
-    def ended(keys: frozenset[str]) -> None:  # called from the committing thread
-        # The credential that opened the stream ended: wake it, so its access check
-        # (before every message) ends it now rather than at the next keep-alive.
-        if credential_events.ends(credential, user_id, keys):
-            loop.call_soon_threadsafe(offer, doc_id)
-
-    unsubscribe_comments = hub.subscribe(doc_id, listener)
-    unsubscribe_credentials = credential_events.hub.subscribe(ended)
-
-    def unsubscribe() -> None:
-        unsubscribe_comments()
-        unsubscribe_credentials()
+        try:
+            await in_transaction(request, write=False, fn=lambda ctx: _reader(ctx, doc_id))
+        except HTTPError:
+            return False
+        return True
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield "retry: 3000\n" + _sse("ready", {"document_id": doc_id})
             while True:
-                try:
-                    await asyncio.wait_for(queue.get(), timeout=KEEPALIVE_SECONDS)
-                    message = _sse("comments", {"document_id": doc_id})
-                except TimeoutError:
-                    message = ": keep-alive\n\n"
+                woken = await wakeups.wait()
+                message = _sse("comments", {"document_id": doc_id}) if woken \
+                    else ": keep-alive\n\n"
                 if not await allowed():
                     yield _sse("gone", {"document_id": doc_id})
                     return
                 yield message
         finally:
-            unsubscribe()
+            wakeups.close()
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})

@@ -1,67 +1,19 @@
 """Folder pages: the folder browser (sub-folders, documents, new note, upload, create, rename,
-trash, access settings) and the group's trash (folders and documents)."""
+trash, access settings); the page itself is built in :mod:`app.pages.context`, the group's
+trash is :mod:`app.pages.trash`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 from starlette.routing import BaseRoute
 
-from app.access import Action, FolderRole
-from app.models import Folder, Group
+from app.access import Action
+from app.models import Folder
+from app.pages.context import folder_page_result
 from app.pages.forms import FormError, attempt, validate
-from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
+from app.pages.framework import PageCtx, PageResult, Redirect, page
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
-from app.services import documents, folders, groups
+from app.services import folders
 from app.services.folders import FolderGrant
-
-
-def folder_page_result(p: PageCtx, folder: Folder, *, error: FormError | None = None,
-                       form: str | None = None, values: dict[str, str] | None = None) -> Page:
-    """The folder page; also the answer of a refused form on it. ``form`` names the form the
-    error belongs to, so the message is shown next to it."""
-    access = p.access
-    group = p.db.get_one(Group, folder.group_id)
-    role = access.folder_role(folder)
-    can_manage = role is not None and role >= FolderRole.MANAGE
-    context: dict[str, Any] = {
-        "group": group,
-        "folder": folder,
-        "is_root": folder.parent_id is None,
-        "trail": folders.breadcrumbs(p.db, access, folder),
-        "children": [(child, access.effective_access(child))
-                     for child in folders.children(p.db, access, folder)],
-        "effective_access": access.effective_access(folder),
-        "my_role": role.name.lower() if role else None,
-        "can_write": role is not None and role >= FolderRole.EDIT,
-        "can_manage": can_manage,
-        "documents": document_rows(p, folder),
-        "max_upload": p.settings.max_upload_bytes,
-        "access_members": [],
-        "grants": {},
-        "values": values or {},
-        "error": error.message if error else None,
-        "error_form": form if error else None,
-    }
-    if can_manage:
-        # Owners and admins always reach every folder, so only the other members are listed.
-        context["access_members"] = [
-            user for membership, user in groups.members(p.db, group)
-            if membership.state == "member" and membership.role == "member"
-        ]
-        context["grants"] = {m.user_id: m.role for m, _user in folders.folder_members(p.db, folder)}
-    return Page("folder.html", context, status=error.status if error else 200)
-
-
-def document_rows(p: PageCtx, folder: Folder) -> list[dict[str, Any]]:
-    from app.pages.documents import kind_of
-
-    rows = []
-    for doc in documents.folder_documents(p.db, p.access, folder):
-        icon, label = kind_of(doc)
-        rows.append({"doc": doc, "icon": icon, "type_label": label})
-    return rows
 
 
 def folder_page(p: PageCtx, fid: str) -> PageResult:
@@ -123,48 +75,6 @@ def set_access(p: PageCtx, fid: str) -> PageResult:
     return Redirect(f"/folders/{folder.id}#access")
 
 
-def trash_page_result(p: PageCtx, group: Group, error: FormError | None = None) -> Page:
-    from app.pages.documents import kind_of
-
-    items = folders.trash_items(p.db, p.access, group)
-    trashed = documents.trashed_documents(p.db, p.access, group)
-    return Page("trash.html", {
-        "group": group,
-        "items": [(item, p.access.can_folder(Action.TRASH_PURGE, item)) for item in items],
-        "documents": [(doc, kind_of(doc), p.access.can_document(Action.TRASH_PURGE, doc))
-                      for doc in trashed],
-        "error": error.message if error else None,
-    }, status=error.status if error else 200)
-
-
-def trash_page(p: PageCtx, gid: str) -> PageResult:
-    return trash_page_result(p, groups.get_group(p.db, p.access, gid, Action.TRASH_VIEW))
-
-
-def trash_action(p: PageCtx, group_id: str, act: Callable[[], object], done: str
-                 ) -> PageResult:
-    """Restore or purge from the trash page: on refusal show the trash page with the message,
-    else go to ``done``."""
-    result = attempt(p, act)
-    if isinstance(result, FormError):
-        return trash_page_result(p, p.db.get_one(Group, group_id), result)
-    return Redirect(done)
-
-
-def restore_folder(p: PageCtx, fid: str) -> PageResult:
-    folder = folders.get_folder(p.db, p.access, fid, Action.TRASH_RESTORE)
-    return trash_action(p, folder.group_id,
-                        lambda: folders.restore_folder(p.db, p.access, folder),
-                        f"/folders/{folder.id}")
-
-
-def purge_folder(p: PageCtx, fid: str) -> PageResult:
-    folder = folders.get_folder(p.db, p.access, fid, Action.TRASH_PURGE)
-    return trash_action(p, folder.group_id,
-                        lambda: folders.purge_folder(p.db, p.access, folder),
-                        f"/groups/{folder.group_id}/trash")
-
-
 def routes() -> list[BaseRoute]:
     post = ("POST",)
     return [
@@ -173,7 +83,4 @@ def routes() -> list[BaseRoute]:
         page("/folders/{fid}/rename", rename_folder, methods=post),
         page("/folders/{fid}/trash", trash_folder, methods=post),
         page("/folders/{fid}/access", set_access, methods=post),
-        page("/folders/{fid}/restore", restore_folder, methods=post),
-        page("/folders/{fid}/purge", purge_folder, methods=post),
-        page("/groups/{gid}/trash", trash_page),
     ]

@@ -141,10 +141,12 @@ def validate(model: type[M], values: Mapping[str, object]) -> M:
     return model.model_validate(dict(values))
 
 
-def attempt(p: PageCtx, action: Callable[[], T]) -> T | FormError:
+def attempt(p: PageCtx, action: Callable[[], T],
+            refuse: Callable[[HTTPError], FormError] | None = None) -> T | FormError:
     """Run a validation + service call in a savepoint: on a refusal the page re-renders with the
     message (so the request's transaction commits), and the savepoint guarantees that whatever
-    the service had already changed before refusing is rolled back rather than committed."""
+    the service had already changed before refusing is rolled back rather than committed.
+    ``refuse`` words a service's refusal for the page (default: its message, translated)."""
     savepoint = p.db.begin_nested()
     try:
         result = action()
@@ -155,6 +157,6 @@ def attempt(p: PageCtx, action: Callable[[], T]) -> T | FormError:
     except HTTPError as exc:
         savepoint.rollback()
         p.access.forget()
-        return refused(p.language, exc)
+        return refuse(exc) if refuse is not None else refused(p.language, exc)
     savepoint.commit()
     return result

@@ -6,18 +6,23 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-from starlette.datastructures import FormData
+from sqlalchemy.orm import Session
+from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from app.access import Access
 from app.errors import BadRequest, NotSignedIn, PayloadTooLarge
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
+from app.models import User
 from app.pages.render import choose_language, render_html
+from app.runtime import Runtime
+from app.settings import Settings
 
 FORM_FIELD_LIMIT = 64 * 1024
 FORM_MAX_FIELDS = 200
@@ -37,8 +42,24 @@ class Redirect:
     url: str
 
 
+def safe_next(target: str | None, default: str = "/") -> str:
+    """Only same-site paths: ``next`` must never send people to another site."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
+            or "\\" in target:
+        return default
+    return target
+
+
 PageResult = Page | Redirect
 PageHandler = Callable[..., PageResult]
+ContextProcessor = Callable[[Ctx], Mapping[str, Any]]
+"""Adds what every full page of a signed-in person shows (parts of the header, such as the
+unread badge) to its template context. The application lists them once, in
+``app.state.page_context`` (see :func:`app.pages.page_context`), so this wrapper needs to know
+no area."""
 
 
 @dataclass
@@ -54,8 +75,35 @@ class PageCtx:
     def method(self) -> str:
         return str(self.ctx.conn.scope["method"])
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.ctx, name)
+    @property
+    def query(self) -> QueryParams:
+        return self.ctx.conn.query_params
+
+    # The parts of the request context handlers use most, read through (not copied): signing
+    # in replaces ``ctx.user`` and ``ctx.access`` during the request.
+    @property
+    def db(self) -> Session:
+        return self.ctx.db
+
+    @property
+    def access(self) -> Access:
+        return self.ctx.access
+
+    @property
+    def user(self) -> User | None:
+        return self.ctx.user
+
+    @property
+    def runtime(self) -> Runtime:
+        return self.ctx.runtime
+
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def client_ip(self) -> str:
+        return self.ctx.client_ip
 
 
 async def _read_form(request: Request, limit: int) -> FormData:
@@ -72,24 +120,42 @@ async def _read_form(request: Request, limit: int) -> FormData:
                               max_part_size=FORM_FIELD_LIMIT)
 
 
+async def _submitted(request: Request, limit: int
+                     ) -> tuple[Mapping[str, str], dict[str, list[str]]]:
+    """The posted form's fields (first value, and every value), none for a GET."""
+    if request.method != "POST":
+        return {}, {}
+    data = await _read_form(request, limit)
+    return ({k: v for k, v in data.items() if isinstance(v, str)},
+            {k: [v for v in data.getlist(k) if isinstance(v, str)] for k in data})
+
+
+def _render(request: Request, ctx: Ctx, language: str, result: Page) -> HTMLResponse:
+    """Rendered inside the transaction, so templates may read lazy attributes. Full pages of a
+    signed-in person also get what the context processors add (fragments have no header)."""
+    context: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
+                               "path": request.url.path}
+    if ctx.user is not None and not result.template.startswith("_"):
+        processors: tuple[ContextProcessor, ...] = request.app.state.page_context
+        for processor in processors:
+            context.update(processor(ctx))
+    return render_html(language, result.template, {**context, **result.context},
+                       status=result.status)
+
+
 def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",),
          auth: bool = True, name: str | None = None, search_pool: bool = False) -> Route:
     """``search_pool``: run on the searches' own threads, per-person limited
     (app.http.search_gate)."""
 
     async def endpoint(request: Request) -> Response:
-        services = request.app.state.services
-        form: Mapping[str, str] = {}
-        lists: dict[str, list[str]] = {}
-        if request.method == "POST":
-            data = await _read_form(request, services.settings.max_json_bytes)
-            form = {k: v for k, v in data.items() if isinstance(v, str)}
-            lists = {k: [v for v in data.getlist(k) if isinstance(v, str)] for k in data}
+        runtime: Runtime = request.app.state.runtime
+        form, lists = await _submitted(request, runtime.settings.max_json_bytes)
         write = request.method == "POST"
 
-        def run(ctx: Ctx) -> tuple[PageResult, str, dict[str, Any]]:
+        def run(ctx: Ctx) -> Response:
             authenticate(ctx)
-            language = choose_language(request, services.settings.default_language,
+            language = choose_language(request, runtime.settings.default_language,
                                        ctx.user.language if ctx.user else None)
             if auth and ctx.user is None:
                 raise NotSignedIn()
@@ -98,30 +164,16 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
             ctx.ensure_anon_id()
             pctx = PageCtx(ctx=ctx, form=form, form_lists=lists, language=language)
             result = handler(pctx, **request.path_params)
-            base: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
-                                    "path": request.url.path}
-            if isinstance(result, Page) and ctx.user is not None \
-                    and not result.template.startswith("_"):  # fragments have no header
-                from app.pages.notifications import unread_badge
-
-                base["unread_notifications"] = unread_badge(ctx)
-            if isinstance(result, Page):
-                # Render inside the transaction so templates may read lazy attributes.
-                base["__html"] = render_html(language, result.template, {**base, **result.context},
-                                             status=result.status)
-            return result, language, base
+            if isinstance(result, Redirect):
+                return RedirectResponse(result.url, status_code=303)
+            return _render(request, ctx, language, result)
 
         try:
             transaction = in_search_transaction if search_pool else in_transaction
-            (result, _language, base), ctx = await transaction(request, write=write, fn=run)
+            response, ctx = await transaction(request, write=write, fn=run)
         except NotSignedIn:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        response: Response
-        if isinstance(result, Redirect):
-            response = RedirectResponse(result.url, status_code=303)
-        else:
-            response = base["__html"]
         apply_cookies(response, ctx)
         response.headers.setdefault("Cache-Control", "no-store")
         return response

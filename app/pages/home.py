@@ -2,33 +2,19 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 from starlette.routing import BaseRoute
 
 from app.http.context import LANG_COOKIE, CookieChange
-from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
+from app.pages.context import dashboard_activity
+from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.pages.render import LANGUAGES
 from app.services import groups
-
-
-def safe_next(target: str | None, default: str = "/") -> str:
-    """Only same-site paths: ``next`` must never send people to another site."""
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//") \
-            or "\\" in target:
-        return default
-    return target
 
 
 def dashboard(p: PageCtx) -> PageResult:
     all_groups = groups.list_groups(p.db, p.access)
     mine = [g for g in all_groups if p.access.group_role(g.id)]
     others = [g for g in all_groups if not p.access.group_role(g.id)]
-    from app.pages.notifications import dashboard_activity
-
     return Page("dashboard.html", {"mine": mine, "others": others, "access": p.access,
                                    **dashboard_activity(p)})
 

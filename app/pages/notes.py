@@ -7,59 +7,31 @@ which works from the page's worker thread as it does from the API's."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from markupsafe import Markup
 from starlette.routing import BaseRoute
 
 from app.errors import HTTPError
 from app.models import Document, DocumentVersion
-from app.pages.discussions import discussion_context
-from app.pages.documents import color_index, document_context, version_rows
+from app.pages.context import (
+    document_context,
+    document_page_result,
+    folder_page_result,
+    note_html,
+    version_kind,
+    version_rows,
+)
 from app.pages.forms import FormError, attempt, refused, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.documents import NoteCreate, NoteSnapshotIn
 from app.services import documents, folders, notes
 
 
-def version_kind(version: DocumentVersion) -> str:
-    """``restored``, ``named`` (someone saved it) or ``automatic`` (the periodic snapshot)."""
-    if version.restored_from is not None:
-        return "restored"
-    return "automatic" if version.created_by is None and not version.label else "named"
-
-
-def note_page_result(p: PageCtx, doc: Document, *, error: FormError | None = None,
-                     form: str | None = None, values: dict[str, str] | None = None) -> Page:
-    user = p.access.require_user()
-    state = notes.current_state(p.ctx.services.live.manager, doc)
-    context: dict[str, Any] = document_context(p, doc)
-    rows = version_rows(p, doc)
-    context.update(discussion_context(p, doc))
-    context.update({
-        # The renderer escapes all text and keeps only safe links (sync.render).
-        "content_html": Markup(  # noqa: S704
-            notes.render(state, "html", max_depth=p.settings.note_max_depth)),
-        "versions": [(v, name, version_kind(v)) for v, name in rows],
-        "user_color": color_index(user.id),
-        "diff_from": rows[1][0].number if len(rows) > 1 else None,
-        "diff_to": rows[0][0].number if rows else None,
-        "values": values or {},
-        "error": error.message if error else None,
-        "error_form": form if error else None,
-    })
-    return Page("document_note.html", context, status=error.status if error else 200)
-
-
 def create_note(p: PageCtx, fid: str) -> PageResult:
-    from app.pages.folders import folder_page_result
-
     folder = folders.get_folder(p.db, p.access, fid)
     values = {"title": p.form.get("title", "")}
 
     def create() -> Document:
         body = validate(NoteCreate, values)
-        return notes.create_note(p.db, p.access, p.ctx.services.live.manager, folder,
+        return notes.create_note(p.db, p.access, p.runtime.live.manager, folder,
                                  title=body.title, text=None, text_format="markdown")
 
     result = attempt(p, create)
@@ -71,18 +43,16 @@ def create_note(p: PageCtx, fid: str) -> PageResult:
 def save_version(p: PageCtx, doc_id: str) -> PageResult:
     doc = documents.get_document(p.db, p.access, doc_id)
     values = {"label": p.form.get("label", "")}
-    services = p.ctx.services
+    runtime = p.runtime
 
     def save() -> DocumentVersion:
         body = validate(NoteSnapshotIn, {"label": values["label"] or None})
-        return notes.named_snapshot(p.db, p.access, services.live.manager, services.blob_store,
+        return notes.named_snapshot(p.db, p.access, runtime.live.manager, runtime.blob_store,
                                     doc, body.label)
 
     result = attempt(p, save)
     if isinstance(result, FormError):
-        from app.pages.documents import result_for
-
-        return result_for(p, doc, error=result, form="snapshot", values=values)
+        return document_page_result(p, doc, error=result, form="snapshot", values=values)
     return Redirect(f"/documents/{doc.id}#versions")
 
 
@@ -91,15 +61,14 @@ def version_page(p: PageCtx, doc_id: str, n: int) -> PageResult:
     version = documents.get_version(p.db, doc, n)
     if doc.kind != "note":
         return Redirect(f"/api/v1/documents/{doc.id}/versions/{n}/content")
-    state = notes.version_state(p.db, p.ctx.services.blob_store, version)
+    state = notes.version_state(p.db, p.runtime.blob_store, version)
     context = document_context(p, doc)
     names = version_rows(p, doc)
     context.update({
         "version": version,
         "author": next((name for v, name in names if v.number == n), None),
         "kind": version_kind(version),
-        "content_html": Markup(  # noqa: S704
-            notes.render(state, "html", max_depth=p.settings.note_max_depth)),
+        "content_html": note_html(p, state),
         "latest": max((v.number for v, _name in names), default=n),
     })
     return Page("note_version.html", context)
@@ -112,7 +81,7 @@ def _int(value: str | None) -> int | None:
 def diff_page(p: PageCtx, doc_id: str) -> PageResult:
     doc = documents.get_document(p.db, p.access, doc_id)
     numbers = [v.number for v, _name in version_rows(p, doc)]
-    query = p.ctx.conn.query_params
+    query = p.query
     # Without a choice: the latest version against the one before it.
     a = _int(query["from"]) if "from" in query else (numbers[1] if len(numbers) > 1 else None)
     b = _int(query["to"]) if "to" in query else (numbers[0] if numbers else None)
@@ -124,7 +93,7 @@ def diff_page(p: PageCtx, doc_id: str) -> PageResult:
         status = 400
     else:
         try:
-            for line in notes.diff(p.db, p.ctx.services.blob_store, doc, a, b,
+            for line in notes.diff(p.db, p.runtime.blob_store, doc, a, b,
                                    max_depth=p.settings.note_max_depth):
                 lines.append((_line_class(line), line))
         except HTTPError as exc:

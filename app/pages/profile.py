@@ -1,18 +1,21 @@
-"""My profile: name, bio, organisation, language; password change; personal access tokens."""
+"""My profile: name, bio, organisation, language; password change; personal access tokens;
+notification settings."""
 
 from __future__ import annotations
 
 from typing import Any
 from urllib.parse import urlsplit
 
+from pydantic import ValidationError
 from starlette.routing import BaseRoute
 
 from app.errors import HTTPError
 from app.http.context import LANG_COOKIE, CookieChange
 from app.models import ApiToken
-from app.pages.forms import FormError, attempt, validate
+from app.pages.forms import FormError, attempt, invalid, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
+from app.schemas.activity import NotificationSettingsIn
 from app.services import accounts, documents, mail, notifications
 
 NOTICES = ("profile", "password", "token_revoked", "notifications")
@@ -22,7 +25,7 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
                    values: dict[str, str] | None = None, created: tuple[ApiToken, str] | None = None
                    ) -> Page:
     user = p.access.require_user()
-    notice = p.ctx.conn.query_params.get("done")
+    notice = p.query.get("done")
     context: dict[str, Any] = {
         "profile": values or {"name": user.name, "bio": user.bio,
                               "organisation": user.organisation,
@@ -96,7 +99,7 @@ def change_password(p: PageCtx) -> PageResult:
 
     def change() -> None:
         body = validate(PasswordChange, values)
-        accounts.change_password(p.db, p.services.passwords, user,
+        accounts.change_password(p.db, p.runtime.passwords, user,
                                  current=body.current_password, new=body.new_password)
 
     result = attempt(p, change)
@@ -133,6 +136,20 @@ def revoke_token(p: PageCtx, tid: str) -> PageResult:
     return Redirect("/profile?done=token_revoked#tokens")
 
 
+def save_settings(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+    values: dict[str, Any] = {key: p.form.get(key) == "1"
+                              for key in ("mentions", "replies", "followed")}
+    values["email"] = p.form.get("email", "")
+    try:
+        body = validate(NotificationSettingsIn, values)
+    except ValidationError as exc:
+        error: FormError = invalid(p.language, exc)
+        return profile_result(p, error=error, form="notifications")
+    notifications.update_settings(p.db, user.id, body.model_dump(exclude_none=True))
+    return Redirect("/profile?done=notifications#notification-settings")
+
+
 def routes() -> list[BaseRoute]:
     return [
         page("/profile", profile),
@@ -140,4 +157,5 @@ def routes() -> list[BaseRoute]:
         page("/profile/password", change_password, methods=("POST",)),
         page("/profile/tokens", create_token, methods=("POST",)),
         page("/profile/tokens/{tid}/revoke", revoke_token, methods=("POST",)),
+        page("/profile/notifications", save_settings, methods=("POST",)),
     ]

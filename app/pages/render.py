@@ -95,13 +95,13 @@ def _error_page_viewer(conn: HTTPConnection) -> tuple[User | None, str]:
     """Who sees the error page, and the CSRF token for the header's forms (sign out, language),
     so a 404 inside the app still looks like the app. Best effort: an error page must render
     even when the database is the thing that failed."""
-    services = conn.app.state.services
+    runtime = conn.app.state.runtime
     session_cookie = conn.cookies.get(SESSION_COOKIE)
     basis = session_cookie or conn.cookies.get(ANON_COOKIE) or ""
     user: User | None = None
     if session_cookie:
         try:
-            with services.db.read() as db:
+            with runtime.db.read() as db:
                 found = accounts.session_user(db, session_cookie)
                 if found is not None:
                     user = found[1]
@@ -110,13 +110,13 @@ def _error_page_viewer(conn: HTTPConnection) -> tuple[User | None, str]:
             user = None
     if user is None:
         basis = conn.cookies.get(ANON_COOKIE) or ""
-    return user, csrf_for(services.secret, basis)
+    return user, csrf_for(runtime.secret, basis)
 
 
 def error_page(conn: HTTPConnection, exc: HTTPError, headers: dict[str, str]) -> Response:
-    services = conn.app.state.services
+    runtime = conn.app.state.runtime
     user, csrf_token = _error_page_viewer(conn) if exc.status < 500 else (None, "")
-    language = choose_language(conn, services.settings.default_language,
+    language = choose_language(conn, runtime.settings.default_language,
                                user.language if user else None)
     return render_html(language, "error.html",
                        {"error": exc, "message": gettext(language, exc.message), "user": user,

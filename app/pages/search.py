@@ -13,10 +13,10 @@ from starlette.routing import BaseRoute
 
 from app.access import Action
 from app.models import Document, Group
-from app.pages.documents import kind_of
+from app.pages.context import kind_of
 from app.pages.framework import Page, PageCtx, PageResult, page
 from app.services import folders, search
-from indexer import QueryError
+from indexer import QueryError, SearchResults
 
 PAGE_SIZE = 20
 MAX_PAGE = 10_000 // PAGE_SIZE + 1  # the API's deepest offset
@@ -29,7 +29,7 @@ def _page_number(raw: str | None) -> int:
 
 
 def search_page(p: PageCtx) -> PageResult:
-    params = p.ctx.conn.query_params
+    params = p.query
     q = params.get("q", "").strip()[:MAX_QUERY]
     kind = params.get("kind") if params.get("kind") in KINDS else None
     # A folder scope must be readable (404 otherwise, like its own page): its name is shown.
@@ -52,10 +52,17 @@ def search_page(p: PageCtx) -> PageResult:
                                    folder=folder.id if folder else None, kind=kind,
                                    limit=PAGE_SIZE, offset=(number - 1) * PAGE_SIZE)
     try:
-        found = search.search(p.ctx.services.search_index, p.access, request)
+        found = search.search(p.ctx.runtime.search_index, p.access, request)
     except QueryError:
         context["error"] = "query"
         return Page("search.html", context, status=400)
+    context.update(results=_results(p, found, mine), total=found.total, pages=found.pages,
+                   corrected=found.corrected_query)
+    return Page("search.html", context)
+
+
+def _results(p: PageCtx, found: SearchResults, mine: dict[str, Group]
+             ) -> list[dict[str, Any]]:
     docs = {d.id: d for d in p.db.scalars(select(Document).where(
         Document.id.in_([h.document_id for h in found.hits])))}
     results = []
@@ -70,9 +77,7 @@ def search_page(p: PageCtx) -> PageResult:
                         "group": mine.get(doc.group_id),
                         "snippet": snippet.html if snippet else "",
                         "page": snippet.page if snippet else None})
-    context.update(results=results, total=found.total, pages=found.pages,
-                   corrected=found.corrected_query)
-    return Page("search.html", context)
+    return results
 
 
 def _url(params: dict[str, Any]) -> str:

@@ -31,8 +31,7 @@ from app.errors import (
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
 from app.http.uploads import ReceivedFile, delete_blobs, receive_files
-from app.pages.documents import file_page_result
-from app.pages.folders import folder_page_result
+from app.pages.context import file_page_result, folder_page_result
 from app.pages.forms import N_, FormError, refused
 from app.pages.framework import Page, PageCtx
 from app.pages.render import choose_language, format_size, gettext, render_html
@@ -73,13 +72,13 @@ async def _refusal(request: Request, exc: HTTPError, path: str, build: Build) ->
     (no such folder, no right, a forged post) get the usual error page."""
     if isinstance(exc, NotFound | CSRFFailed | NotSignedIn) or exc.status == 403:
         raise exc
-    services = request.app.state.services
+    runtime = request.app.state.runtime
 
     def run(ctx: Ctx) -> Response:
         authenticate(ctx)
-        language = choose_language(request, services.settings.default_language,
+        language = choose_language(request, runtime.settings.default_language,
                                    ctx.user.language if ctx.user else None)
-        error = upload_message(language, exc, services.settings.max_upload_bytes)
+        error = upload_message(language, exc, runtime.settings.max_upload_bytes)
         pctx = PageCtx(ctx=ctx, form={}, form_lists={}, language=language)
         result = build(pctx, error)
         return render_html(language, result.template,
@@ -95,8 +94,8 @@ async def _refusal(request: Request, exc: HTTPError, path: str, build: Build) ->
 async def _upload(request: Request, *, path: str, precheck: Callable[[Ctx], None],
                   store_rows: Callable[[Ctx, list[ReceivedFile]], str], build: Build,
                   single: bool = False) -> Response:
-    services = request.app.state.services
-    store = services.blob_store
+    runtime = request.app.state.runtime
+    store = runtime.blob_store
 
     def check(ctx: Ctx) -> None:
         authenticate(ctx)
@@ -112,7 +111,7 @@ async def _upload(request: Request, *, path: str, precheck: Callable[[Ctx], None
     except HTTPError as exc:
         return await _refusal(request, exc, path, build)
     try:
-        received = await receive_files(request, store, services.settings.max_upload_bytes,
+        received = await receive_files(request, store, runtime.settings.max_upload_bytes,
                                        max_files=MAX_FILES)
     except HTTPError as exc:
         return await _refusal(request, exc, path, build)
@@ -186,7 +185,7 @@ async def version_upload(request: Request) -> Response:
     response = await _upload(request, path=f"/documents/{doc_id}", precheck=precheck,
                              store_rows=store_rows, build=build, single=True)
     # The same bytes as the current version: nothing new was made, so the blob is not used.
-    await delete_blobs(request.app.state.services.blob_store, unchanged)
+    await delete_blobs(request.app.state.runtime.blob_store, unchanged)
     return response
 
 

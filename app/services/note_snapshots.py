@@ -17,15 +17,15 @@ from app.models import Document, DocumentVersion, utcnow
 from app.services import notes
 
 if TYPE_CHECKING:
-    from app.http.services import Services
+    from app.runtime import Runtime
 
 
 class AutoSnapshots:
     def __init__(self) -> None:
         self.last_seen: dict[str, str] = {}  # document id -> state hash at the previous round
 
-    async def round(self, services: Services) -> int:
-        live = services.live
+    async def round(self, runtime: Runtime) -> int:
+        live = runtime.live
         candidates = set(live.open) | set(self.last_seen)
         taken = 0
         for doc_id in sorted(candidates):
@@ -38,15 +38,15 @@ class AutoSnapshots:
                 self.last_seen.pop(doc_id, None)  # one last look after the room emptied
             if previous is None or previous != digest:
                 continue  # still being edited (or first sight): wait for a pause
-            if await anyio.to_thread.run_sync(_take_if_due, services, doc_id, state):
+            if await anyio.to_thread.run_sync(_take_if_due, runtime, doc_id, state):
                 taken += 1
         return taken
 
 
-def _take_if_due(services: Services, doc_id: str, state: bytes) -> bool:
-    minimum = timedelta(minutes=services.settings.note_snapshot_minutes)
+def _take_if_due(runtime: Runtime, doc_id: str, state: bytes) -> bool:
+    minimum = timedelta(minutes=runtime.settings.note_snapshot_minutes)
     digest = notes.state_hash(state)
-    with services.db.write() as session:
+    with runtime.db.write() as session:
         doc = session.get(Document, doc_id)
         if doc is None or doc.kind != "note" or doc.trashed_at is not None:
             return False
@@ -56,5 +56,5 @@ def _take_if_due(services: Services, doc_id: str, state: bytes) -> bool:
         if newest is not None and (newest.sha256 == digest
                                    or utcnow() - newest.created_at < minimum):
             return False
-        notes.snapshot(session, services.blob_store, doc, state, user_id=None, label=None)
+        notes.snapshot(session, runtime.blob_store, doc, state, user_id=None, label=None)
         return True

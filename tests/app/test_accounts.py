@@ -406,7 +406,7 @@ def test_throttling_forgets_old_failures(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path / "data")
     app = create_app(settings)
-    db = app.state.services.db
+    db = app.state.runtime.db
     try:
         start = accounts.utcnow()
         with db.write() as session:

@@ -326,8 +326,8 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from app.settings import Settings
 
     app = create_app(Settings(data_dir=Path(tmp_path_factory.mktemp("inproc")) / "data"))
-    yield app.state.services
-    app.state.services.db.dispose()
+    yield app.state.runtime
+    app.state.runtime.db.dispose()
 
 
 def test_listing_a_folder_is_a_fixed_number_of_queries(inproc: Any) -> None:

@@ -153,15 +153,15 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
             "email": account["email"], "password": account["password"]})).status_code == 200
         csrf = (await client.get("/api/v1/session")).json()["csrf_token"]
         client.headers["X-CSRF-Token"] = csrf
-        yield app.state.services, client
-    app.state.services.db.dispose()
+        yield app.state.runtime, client
+    app.state.runtime.db.dispose()
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("parent_first", [True, False], ids=["parent_first", "child_first"])
 async def test_purge_expired_trash(site: tuple[Any, httpx.AsyncClient],
                                    parent_first: bool) -> None:
-    services, client = site
+    runtime, client = site
     group = (await client.post("/api/v1/groups", json={"name": "G", "access": "closed"})).json()
     root = group["root_folder_id"]
 
@@ -190,7 +190,7 @@ async def test_purge_expired_trash(site: tuple[Any, httpx.AsyncClient],
     assert (await client.delete(f"/api/v1/documents/{old_trash}")).status_code == 204
     assert (await client.delete(f"/api/v1/folders/{inner}")).status_code == 204
     assert (await client.delete(f"/api/v1/folders/{outer}")).status_code == 204
-    db, settings = services.db, services.settings
+    db, settings = runtime.db, runtime.settings
     usage_before = _usage(db, settings, group["id"])
 
     # Trashed a moment ago: nothing has expired yet.

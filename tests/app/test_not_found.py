@@ -28,8 +28,8 @@ def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     from app.settings import Settings
 
     app = create_app(Settings(data_dir=Path(tmp_path_factory.mktemp("notfound")) / "data"))
-    yield app.state.services
-    app.state.services.db.dispose()
+    yield app.state.runtime
+    app.state.runtime.db.dispose()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
 
     built = create_app(Settings(data_dir=Path(tmp_path_factory.mktemp("openapi")) / "data"))
     yield built
-    built.state.services.db.dispose()
+    built.state.runtime.db.dispose()
 
 
 @pytest.fixture(scope="module")

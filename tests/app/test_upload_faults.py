@@ -63,7 +63,7 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         assert signed_in.status_code == 200, signed_in.text
         site.csrf = (await site.call("GET", "/session")).json()["csrf_token"]
         yield site
-    app.state.services.db.dispose()
+    app.state.runtime.db.dispose()
 
 
 async def _document_with_one_version(site: Site) -> tuple[str, str]:

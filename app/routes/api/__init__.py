@@ -1,10 +1,6 @@
 """The JSON API of API.md. Every module registers its routes on :data:`router`."""
 
-from app.http.api import ApiRouter
-
-router = ApiRouter()
-
-from app.routes.api import (  # noqa: E402,F401 - registers routes
+from app.routes.api import (  # noqa: F401 - registers routes
     accounts,
     activity,
     discussions,
@@ -15,3 +11,6 @@ from app.routes.api import (  # noqa: E402,F401 - registers routes
     notes,
     search,
 )
+from app.routes.api.registry import router
+
+__all__ = ["router"]

@@ -6,7 +6,7 @@ from starlette.responses import JSONResponse
 
 from app.errors import Forbidden, NotSignedIn
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.accounts import (
     Accepted,
     EmailAddress,
@@ -35,7 +35,7 @@ TAG = "accounts"
                       "for a taken address too", tag=TAG, body=UserCreate, response=UserOut,
               status=201, auth=False)
 def create_user(ctx: Ctx, body: UserCreate) -> UserOut | JSONResponse:
-    done = accounts.register(ctx.db, ctx.settings, ctx.services.passwords, email=body.email,
+    done = accounts.register(ctx.db, ctx.settings, ctx.runtime.passwords, email=body.email,
                              name=body.name, password=body.password)
     ctx.outbox.extend(done.mails)
     if done.user is None or done.user.email_verified_at is None and \
@@ -48,7 +48,7 @@ def create_user(ctx: Ctx, body: UserCreate) -> UserOut | JSONResponse:
 @router.route("POST", "/session", summary="Sign in (sets the session cookie)", tag=TAG,
               body=SessionCreate, response=UserOut, auth=False)
 def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
-    user = accounts.authenticate(ctx.db, ctx.settings, ctx.services.passwords, email=body.email,
+    user = accounts.authenticate(ctx.db, ctx.settings, ctx.runtime.passwords, email=body.email,
                                  password=body.password, ip=ctx.client_ip)
     if user is None:
         # Committed first, so the failure counts towards the growing delay.
@@ -96,7 +96,7 @@ def request_password_reset(ctx: Ctx, body: EmailAddress) -> Accepted:
               summary="Set a new password with the link's token (single use; ends every "
                       "session)", tag=TAG, body=PasswordResetConfirm, status=204, auth=False)
 def confirm_password_reset(ctx: Ctx, body: PasswordResetConfirm) -> None:
-    user = accounts.reset_password(ctx.db, ctx.services.passwords, body.token, body.password)
+    user = accounts.reset_password(ctx.db, ctx.runtime.passwords, body.token, body.password)
     if ctx.user is not None and ctx.user.id == user.id:
         ctx.sign_out()
 
@@ -144,7 +144,7 @@ def update_me(ctx: Ctx, body: ProfileUpdate) -> UserOut:
 def change_password(ctx: Ctx, body: PasswordChange) -> None:
     user = ctx.require_user()
     had_session = ctx.session_token is not None
-    accounts.change_password(ctx.db, ctx.services.passwords, user, current=body.current_password,
+    accounts.change_password(ctx.db, ctx.runtime.passwords, user, current=body.current_password,
                              new=body.new_password)
     ctx.session_token = None
     if had_session:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.errors import Forbidden
 from app.http.context import Ctx
 from app.models import Activity, Comment, Folder, Group, User
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.accounts import PersonOut
 from app.schemas.activity import (
     ActivityOut,

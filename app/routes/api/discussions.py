@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.http.context import Ctx
 from app.models import Comment, Document
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.common import Page
 from app.schemas.discussions import (
     CommentCreate,

@@ -12,7 +12,7 @@ from app.http.context import Ctx
 from app.http.download import blob_response, content_disposition
 from app.http.uploads import ReceivedFile
 from app.models import Blob, Document, Folder
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.documents import (
     DocumentOut,
     DocumentUpdate,
@@ -84,7 +84,7 @@ def purge_document(ctx: Ctx, doc_id: str) -> None:
 def _download(ctx: Ctx, doc: Document, number: int) -> Response:
     version = documents.get_version(ctx.db, doc, number)
     blob = ctx.db.get_one(Blob, version.blob_id)
-    reader = open_blob(ctx.services.blob_store, blob)
+    reader = open_blob(ctx.runtime.blob_store, blob)
     return blob_response(reader, filename=version.filename, mime=version.mime,
                          sha256=version.sha256, range_header=ctx.conn.headers.get("range"),
                          if_none_match=ctx.conn.headers.get("if-none-match"))
@@ -95,7 +95,7 @@ def _download(ctx: Ctx, doc: Document, number: int) -> Response:
 def get_content(ctx: Ctx, doc_id: str) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
-        return _note_response(ctx, notes.current_state(ctx.services.live.manager, doc), doc.title)
+        return _note_response(ctx, notes.current_state(ctx.runtime.live.manager, doc), doc.title)
     return _download(ctx, doc, doc.current_version)
 
 
@@ -118,8 +118,8 @@ def _precheck_version(ctx: Ctx, doc_id: str) -> None:
 
 def note_snapshot(ctx: Ctx, doc_id: str, body: NoteSnapshotIn) -> VersionOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
-    version = notes.named_snapshot(ctx.db, ctx.access, ctx.services.live.manager,
-                                   ctx.services.blob_store, doc, body.label)
+    version = notes.named_snapshot(ctx.db, ctx.access, ctx.runtime.live.manager,
+                                   ctx.runtime.blob_store, doc, body.label)
     return VersionOut.of(version, doc)
 
 
@@ -151,7 +151,7 @@ def get_version_content(ctx: Ctx, doc_id: str, n: int) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
         version = documents.get_version(ctx.db, doc, n)
-        state = notes.version_state(ctx.db, ctx.services.blob_store, version)
+        state = notes.version_state(ctx.db, ctx.runtime.blob_store, version)
         return _note_response(ctx, state, f"{doc.title} v{n}")
     return _download(ctx, doc, n)
 
@@ -169,8 +169,8 @@ def label_version(ctx: Ctx, doc_id: str, n: int, body: VersionLabel) -> VersionO
 def restore_version(ctx: Ctx, doc_id: str, n: int) -> VersionOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
-        version = notes.restore(ctx.db, ctx.access, ctx.services.live.manager,
-                                ctx.services.blob_store, doc, n,
+        version = notes.restore(ctx.db, ctx.access, ctx.runtime.live.manager,
+                                ctx.runtime.blob_store, doc, n,
                                 max_depth=ctx.settings.note_max_depth)
         return VersionOut.of(version, doc)
     return VersionOut.of(documents.restore_version(ctx.db, ctx.access, doc, n), doc)

@@ -8,7 +8,7 @@ from app.access import Action
 from app.errors import NotFound
 from app.http.context import Ctx
 from app.models import Folder
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.folders import (
     FolderAccessIn,
     FolderCreate,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from app.access import Action
 from app.http.context import Ctx
 from app.models import Group, Invitation, User
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.common import Page
 from app.schemas.groups import (
     GroupCreate,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.errors import BadRequest
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.accounts import SyncTicketOut
 from app.services import documents, sync_tickets
 

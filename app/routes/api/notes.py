@@ -6,7 +6,7 @@ from pydantic import BaseModel, Field
 
 from app.access import Action
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.schemas.documents import DiffOut, DocumentOut, NoteCreate
 from app.services import documents, folders, notes
 
@@ -22,7 +22,7 @@ class DiffQuery(BaseModel):
               body=NoteCreate, response=DocumentOut, status=201)
 def create_note(ctx: Ctx, fid: str, body: NoteCreate) -> DocumentOut:
     folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
-    doc = notes.create_note(ctx.db, ctx.access, ctx.services.live.manager, folder,
+    doc = notes.create_note(ctx.db, ctx.access, ctx.runtime.live.manager, folder,
                             title=body.title, text=body.text, text_format=body.format,
                             max_depth=ctx.settings.note_max_depth)
     return DocumentOut.of(doc)
@@ -33,6 +33,6 @@ def create_note(ctx: Ctx, fid: str, body: NoteCreate) -> DocumentOut:
               response=DiffOut, query=DiffQuery)
 def diff_versions(ctx: Ctx, doc_id: str, n: int, query: DiffQuery) -> DiffOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
-    lines = notes.diff(ctx.db, ctx.services.blob_store, doc, n, query.to,
+    lines = notes.diff(ctx.db, ctx.runtime.blob_store, doc, n, query.to,
                        max_depth=ctx.settings.note_max_depth)
     return DiffOut(from_version=n, to_version=query.to, diff=lines)

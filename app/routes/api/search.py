@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from app.errors import BadRequest
 from app.http.context import Ctx
-from app.routes.api import router
+from app.routes.api.registry import router
 from app.services import search
 from indexer import QueryError
 
@@ -58,7 +58,7 @@ def run_search(ctx: Ctx, query: SearchQuery) -> SearchOut:
                                    kind=query.kind, author=query.author, sort=query.sort,
                                    limit=query.limit, offset=query.offset)
     try:
-        found = search.search(ctx.services.search_index, ctx.access, request)
+        found = search.search(ctx.runtime.search_index, ctx.access, request)
     except QueryError as exc:
         raise BadRequest(f"The search could not be understood: {exc}", code="bad_query",
                          field="q") from exc

@@ -1,4 +1,6 @@
-"""The long-lived objects one application instance shares across requests."""
+"""The runtime: the long-lived objects one application instance shares across requests (its
+settings, database, key source, stores, live sync, mail and search machinery). Not to be
+confused with ``app.services``, the business functions that requests call."""
 
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ from storage import KeySource, LocalBlobStore
 
 
 @dataclass
-class Services:
+class Runtime:
     settings: Settings
     db: Database
     passwords: Passwords
