@@ -3,7 +3,6 @@ trash, restore, purge, quota. History is never rewritten."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -235,7 +234,3 @@ def trashed_documents(db: Session, access: Access, group: Group) -> list[Documen
                       .order_by(Document.trashed_at.desc()))
     return [d for d in rows if access.can_document(Action.TRASH_VIEW, d)]
 
-
-def expired_trash(db: Session, before: datetime) -> list[Document]:
-    return list(db.scalars(select(Document).where(Document.trashed_at.is_not(None),
-                                                  Document.trashed_at < before)))
