@@ -36,6 +36,7 @@ from app.services.documents import group_usage
 from app.services.note_quota import NoteQuota
 from app.settings import Settings
 from sync import CloseCode, ConnectionClosed, Identity, Permission, RoomManager
+from sync.protocol import is_document_update
 
 if TYPE_CHECKING:
     from app.runtime import Runtime
@@ -80,8 +81,7 @@ class StarletteTransport:
             # The protocol is binary; a text frame is a confused or hostile client.
             await self.close(1003, "binary frames only")
             raise ConnectionClosed(1003, "binary frames only")
-        # An empty step 2 (nothing new since the server's state vector) is a handful of bytes.
-        if data[:2] == b"\x00\x02" or (data[:2] == b"\x00\x01" and len(data) > 8):
+        if is_document_update(data):
             self.update_frames += 1
         return bytes(data)
 
