@@ -11,7 +11,7 @@ rather than the note's WebSocket room:
 - the y-websocket room stays strictly the CRDT protocol (sync, update, awareness): stock Yjs
   clients connect to it, and file pages, which have no room at all, get live comments too.
 
-The stream is fed by :mod:`app.events` (published after the commit of any comment change) and
+The stream is fed by :mod:`app.db_hooks` (published after the commit of any comment change) and
 carries no comment content: it says "the discussion changed" and the page fetches the
 fragment, rendered and access-checked like the page itself. Access is checked when the
 stream opens and again before every message it sends (a notice or the keep-alive), so
@@ -35,7 +35,6 @@ from starlette.routing import BaseRoute, Route
 from app import credential_events
 from app.access import Action
 from app.errors import HTTPError, NotSignedIn
-from app.events import hub
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
 from app.models import Comment, Document, User
 from app.pages.forms import N_, FormError
@@ -269,8 +268,9 @@ async def events(request: Request) -> Response:
         if credential_events.ends(credential, user_id, keys):
             loop.call_soon_threadsafe(offer, doc_id)
 
-    unsubscribe_comments = hub.subscribe(doc_id, listener)
-    unsubscribe_credentials = credential_events.hub.subscribe(ended)
+    hooks = request.app.state.runtime.hooks
+    unsubscribe_comments = hooks.discussions.subscribe_key(doc_id, listener)
+    unsubscribe_credentials = hooks.credentials.subscribe(ended)
 
     def unsubscribe() -> None:
         unsubscribe_comments()

@@ -13,16 +13,19 @@ import json
 import re
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
-from app.events import hub
+from app.db_hooks import SessionHooks
 from app.models import Base, Comment
+from app.models.sealed import attach_keys
 from tests.app.helpers import API, add_member, expect, make_group, uid_of
+from tests.app.keyfile import keys_in
 from tests.live import Client, LiveServer, unique
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -229,20 +232,24 @@ def test_live_stream_announces_a_new_comment(cast: Callable[[str], Client],
     assert "<html" not in fragment.text
 
 
-def test_the_publish_hook_fires_after_commit_only() -> None:
+def test_the_publish_hook_fires_after_commit_only(tmp_path: Path) -> None:
     engine = create_engine("sqlite://")
+    attach_keys(engine, keys_in(tmp_path))  # comment bodies are sealed
     Base.metadata.create_all(engine)
     doc_id = uuid.uuid4().hex
     heard: list[str] = []
-    unsubscribe = hub.subscribe(doc_id, heard.append)
+    sessions = sessionmaker(engine)
+    hub = SessionHooks()
+    hub.install_on(sessions)
+    unsubscribe = hub.discussions.subscribe_key(doc_id, heard.append)
     try:
-        with Session(engine) as session:
+        with sessions() as session:
             session.add(Comment(document_id=doc_id, group_id="g", author_id=None, body="x"))
             session.flush()
             assert heard == []
             session.rollback()
         assert heard == []
-        with Session(engine) as session:
+        with sessions() as session:
             session.add(Comment(document_id=doc_id, group_id="g", author_id=None, body="y"))
             session.flush()
             assert heard == []
@@ -251,7 +258,7 @@ def test_the_publish_hook_fires_after_commit_only() -> None:
     finally:
         unsubscribe()
         engine.dispose()
-    assert hub.listeners(doc_id) == 0
+    assert hub.discussions.listeners(doc_id) == 0
 
 
 def badge(person: Client, path: str = "/") -> int:
