@@ -52,3 +52,21 @@ def test_two_instances_hear_only_their_own_database(tmp_path: Path) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_live_sync_is_built_with_what_it_needs(tmp_path: Path) -> None:
+    """No back-reference to the runtime: the database and room manager come in the
+    constructor, the loop with ``start()``; before that a change has nothing to re-check."""
+    from app.live import LiveSync
+    from sync import FileDocumentStore, RoomManager
+
+    db = _database(tmp_path / "live")
+    try:
+        manager = RoomManager(FileDocumentStore(tmp_path / "notes", keys_in(tmp_path / "live")))
+        live = LiveSync(manager, db)
+        assert live.db is db and not hasattr(live, "bind")
+        live.on_access_change(frozenset({"some-group"}))
+        live.on_credentials_ended(frozenset({"user:someone"}))
+        assert live.sockets == {}
+    finally:
+        db.dispose()
