@@ -162,10 +162,15 @@ class SessionHooks:
         self.search_outbox = FlushHook(search_outbox.queue_changed)
 
     def install(self, db: Database) -> None:
-        """On every session ``db`` hands out."""
-        for factory in db.session_factories:
-            self.install_on(factory)
+        """On the sessions ``db`` hands out: the topics on every session (whatever
+        transaction commits a change, it is announced); the outbox on write sessions only,
+        so it can never turn a read transaction into a write."""
+        readers, writers = db.session_factories
+        self.install_on(readers, outbox=False)
+        self.install_on(writers)
 
-    def install_on(self, factory: Factory) -> None:
-        for hook in (self.discussions, self.access, self.credentials, self.search_outbox):
-            hook.install(factory)
+    def install_on(self, factory: Factory, *, outbox: bool = True) -> None:
+        for topic in (self.discussions, self.access, self.credentials):
+            topic.install(factory)
+        if outbox:
+            self.search_outbox.install(factory)
