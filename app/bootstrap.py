@@ -12,8 +12,8 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from app import search_outbox
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.errors import ConfigurationError
 from app.settings import Settings
 from storage import KeySource, StorageError
@@ -65,6 +65,7 @@ class Prepared:
     db: Database
     keys: KeySource
     secret: bytes
+    hooks: SessionHooks
 
 
 def prepare(settings: Settings) -> Prepared:
@@ -78,5 +79,6 @@ def prepare(settings: Settings) -> Prepared:
     # decrypted with them, and migrations that seal existing rows get them too.
     db = Database(settings.resolved_database_url, keys)
     db.migrate()
-    search_outbox.install(db.write_sessions)
-    return Prepared(db=db, keys=keys, secret=secret)
+    hooks = SessionHooks()
+    hooks.install(db)
+    return Prepared(db=db, keys=keys, secret=secret, hooks=hooks)

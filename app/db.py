@@ -87,9 +87,9 @@ class Database:
             yield session
 
     @property
-    def write_sessions(self) -> sessionmaker[Session]:
-        """The factory of write sessions (for session-level event hooks)."""
-        return self._writer
+    def session_factories(self) -> tuple[sessionmaker[Session], sessionmaker[Session]]:
+        """The factories of read and write sessions (for session hooks, app.db_hooks)."""
+        return self._reader, self._writer
 
     def session(self, *, write: bool) -> Session:
         return (self._writer if write else self._reader)()

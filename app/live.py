@@ -18,7 +18,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -28,17 +28,17 @@ from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from app.access import Access, Action
 from app.credential_events import ends
+from app.db import Database
 from app.errors import Forbidden, HTTPError, NotFound, NotSignedIn
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
 from app.models import Document, User
 from app.services import sync_tickets
 from app.services.documents import group_usage
 from app.services.note_quota import NoteQuota
+from app.services.notes import record_edit
 from app.settings import Settings
 from sync import CloseCode, ConnectionClosed, Identity, Permission, RoomManager
-
-if TYPE_CHECKING:
-    from app.runtime import Runtime
+from sync.protocol import is_document_update
 
 log = logging.getLogger("plein.live")
 
@@ -80,8 +80,7 @@ class StarletteTransport:
             # The protocol is binary; a text frame is a confused or hostile client.
             await self.close(1003, "binary frames only")
             raise ConnectionClosed(1003, "binary frames only")
-        # An empty step 2 (nothing new since the server's state vector) is a handful of bytes.
-        if data[:2] == b"\x00\x02" or (data[:2] == b"\x00\x01" and len(data) > 8):
+        if is_document_update(data):
             self.update_frames += 1
         return bytes(data)
 
@@ -150,10 +149,16 @@ class LiveSync:
     listeners run in the committing thread and wait until the sockets are closed or
     downgraded (an edit sent after that answer can never reach the person who lost access).
     A periodic re-check (``watch``) catches whatever no event announced (an expired session,
-    a change made by another process)."""
+    a change made by another process).
 
-    def __init__(self, manager: RoomManager, quota: NoteQuota | None = None) -> None:
+    Built with what it needs (the room manager, the database, the live quota); ``start``
+    (from the application's lifespan) captures the event loop the sockets live in. Before
+    that, changes are ignored: there is no socket to re-check."""
+
+    def __init__(self, manager: RoomManager, db: Database,
+                 quota: NoteQuota | None = None) -> None:
         self.manager = manager
+        self.db = db
         self.quota = quota
         self.sockets: dict[str, _Socket] = {}
         self._serial = itertools.count(1)
@@ -162,17 +167,16 @@ class LiveSync:
         self._generation = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._runtime: Runtime | None = None
 
     @property
     def open(self) -> set[str]:
         """Ids of the notes with at least one open socket."""
         return {s.document_id for s in self.sockets.values()}
 
-    def bind(self, loop: asyncio.AbstractEventLoop, runtime: Runtime) -> None:
-        self._loop = loop
+    def start(self) -> None:
+        """Capture the running event loop: committing threads hand their changes to it."""
+        self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._runtime = runtime
 
     def _in_loop(self, fn: Callable[[], T], timeout: float = 5.0) -> T | None:
         """Run ``fn`` on the event loop and wait for it (None if there is no loop)."""
@@ -196,13 +200,9 @@ class LiveSync:
             log.warning("the event loop did not apply a live-sync change within %s s", timeout)
             return None
 
-    # -- called from committing threads (app.access_events, app.credential_events) ------------
+    # -- called from committing threads (the access and credentials topics, app.db_hooks) -----
 
-    def on_access_change(self, groups: set[str]) -> None:
-        runtime = self._runtime
-        if runtime is None:
-            return
-
+    def on_access_change(self, groups: frozenset[str]) -> None:
         def affected() -> list[_Socket]:
             self._generation += 1
             return [s for s in self.sockets.values() if s.group_id in groups]
@@ -212,14 +212,10 @@ class LiveSync:
             return
         # Decided here, in the committing thread, after the commit: no event-loop thread is
         # needed, and the request answers only once the sockets are changed.
-        decisions = _decide_all(runtime, {(s.document_id, s.user_id) for s in sockets})
+        decisions = _decide_all(self.db, {(s.document_id, s.user_id) for s in sockets})
         self._in_loop(lambda: self._apply(sockets, decisions))
 
     def on_credentials_ended(self, ended: frozenset[str]) -> None:
-        runtime = self._runtime
-        if runtime is None:
-            return
-
         def affected() -> list[_Socket]:
             self._generation += 1
             return [s for s in self.sockets.values() if ends(s.credential, s.user_id, ended)]
@@ -229,7 +225,7 @@ class LiveSync:
             return
         # Confirmed against the database (a change rolled back in a savepoint may have been
         # reported): 4403 makes a stock client give up for good, so only for the truly dead.
-        with runtime.db.read() as session:
+        with self.db.read() as session:
             dead = [s for s in sockets
                     if not sync_tickets.credential_alive(session, s.credential, s.user_id)]
 
@@ -273,13 +269,12 @@ class LiveSync:
         events, for any path that ends access or a credential without one."""
         while True:
             await anyio.sleep(interval)
-            runtime = self._runtime
             sockets = list(self.sockets.values())
-            if runtime is None or not sockets:
+            if not sockets:
                 continue
             try:
                 alive, decisions = await anyio.to_thread.run_sync(
-                    _check_all, runtime, sockets)
+                    _check_all, self.db, sockets)
             except Exception:
                 log.exception("live-sync re-check failed")  # the next round tries again
                 continue
@@ -293,7 +288,6 @@ class LiveSync:
 
     async def serve(self, websocket: WebSocket) -> None:
         document_id = websocket.path_params["document_id"]
-        runtime: Runtime = websocket.app.state.runtime
         generation = self._generation
         try:
             ticket = websocket.query_params.get("ticket")
@@ -308,7 +302,7 @@ class LiveSync:
             # a socket never opens on a decision that was already outdated.
             while generation != self._generation:
                 generation = self._generation
-                grant = await anyio.to_thread.run_sync(_redecide, runtime, document_id,
+                grant = await anyio.to_thread.run_sync(_redecide, self.db, document_id,
                                                        grant)
         except HTTPError as exc:
             # Refused before accept: the client gets an HTTP 403 and no document byte.
@@ -329,9 +323,9 @@ class LiveSync:
             self.sockets.pop(sock.key, None)
             with anyio.CancelScope(shield=True):
                 await transport.finish_shut()
-            if sock.permission is Permission.EDIT and transport.update_frames and self._runtime:
+            if sock.permission is Permission.EDIT and transport.update_frames:
                 with anyio.CancelScope(shield=True):
-                    await anyio.to_thread.run_sync(_record_edit, self._runtime, document_id,
+                    await anyio.to_thread.run_sync(_record_edit, self.db, document_id,
                                                    grant.user_id)
 
 
@@ -402,10 +396,10 @@ def _decide(db: Session, access: Access, document_id: str) -> tuple[Permission, 
     return (Permission.EDIT if writable else Permission.READ), doc.group_id
 
 
-def _redecide(runtime: Runtime, document_id: str, grant: _Grant) -> _Grant:
+def _redecide(db: Database, document_id: str, grant: _Grant) -> _Grant:
     """The handshake's decision again (its credential already spent or checked): NotFound /
     NotSignedIn if the socket may not open any more."""
-    with runtime.db.read() as session:
+    with db.read() as session:
         if not sync_tickets.credential_alive(session, grant.credential, grant.user_id):
             raise NotSignedIn()
         user = session.get_one(User, grant.user_id)
@@ -413,19 +407,17 @@ def _redecide(runtime: Runtime, document_id: str, grant: _Grant) -> _Grant:
         return replace(grant, permission=permission, user_name=user.name, group_id=group_id)
 
 
-def _record_edit(runtime: Runtime, document_id: str, user_id: str) -> None:
-    from app.services.notes import record_edit
-
+def _record_edit(db: Database, document_id: str, user_id: str) -> None:
     try:
-        with runtime.db.write() as session:
+        with db.write() as session:
             record_edit(session, document_id, user_id)
     except Exception:
         log.exception("could not record the edit activity")  # the edit itself is safe
 
 
-def _decide_all(runtime: Runtime, todo: Iterable[tuple[str, str]]
+def _decide_all(db: Database, todo: Iterable[tuple[str, str]]
                 ) -> dict[tuple[str, str], Permission | None]:
-    with runtime.db.read() as session:
+    with db.read() as session:
         return _decisions(session, todo)
 
 
@@ -446,10 +438,10 @@ def _decisions(session: Session, todo: Iterable[tuple[str, str]]
     return decisions
 
 
-def _check_all(runtime: Runtime, sockets: list[_Socket]
+def _check_all(db: Database, sockets: list[_Socket]
                ) -> tuple[set[tuple[str, str]], dict[tuple[str, str], Permission | None]]:
     """Which (credential, person) pairs are alive, and every socket's access now."""
-    with runtime.db.read() as session:
+    with db.read() as session:
         alive = {(credential, user_id)
                  for credential, user_id in {(s.credential, s.user_id) for s in sockets}
                  if sync_tickets.credential_alive(session, credential, user_id)}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -15,8 +14,6 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from app import credential_events
-from app.access_events import AccessChanges
 from app.bootstrap import prepare
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.headers import SecurityHeaders
@@ -49,19 +46,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
     quota = NoteQuota(settings)
     manager = RoomManager(FileDocumentStore(notes_root(settings), prepared.keys),
                           settings.sync_limits(), storage_guard=quota.check)
-    live = LiveSync(manager, quota)
-    runtime = Runtime(settings=settings, db=db, passwords=Passwords(settings),
-                        secret=prepared.secret, keys=prepared.keys,
-                        blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
-                        live=live,
-                        search_index=SearchIndex(settings.data_dir / "index", prepared.keys),
-                        mail_queue=MailQueue(settings),
-                        search_gate=SearchGate(settings.search_threads,
-                                               settings.search_per_person))
-    access_changes = AccessChanges()
-    access_changes.install(db.write_sessions)
-    access_changes.subscribe(live.on_access_change)
-    unsubscribe_credentials = credential_events.hub.subscribe(live.on_credentials_ended)
+    live = LiveSync(manager, db, quota)
+    hooks = prepared.hooks
+    runtime = Runtime(settings=settings, db=db, hooks=hooks, passwords=Passwords(settings),
+                      secret=prepared.secret, keys=prepared.keys,
+                      blob_store=LocalBlobStore(settings.data_dir / "blobs", prepared.keys),
+                      live=live,
+                      search_index=SearchIndex(settings.data_dir / "index", prepared.keys),
+                      mail_queue=MailQueue(settings),
+                      search_gate=SearchGate(settings.search_threads,
+                                             settings.search_per_person))
+    hooks.access.subscribe(live.on_access_change)
+    hooks.credentials.subscribe(live.on_credentials_ended)
 
     from app.pages import page_context, page_routes
     from app.routes.api import router
@@ -87,7 +83,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         async with anyio.create_task_group() as tasks:
             await tasks.start(manager.start)
-            live.bind(asyncio.get_running_loop(), runtime)
+            live.start()
             tasks.start_soon(live.watch, float(settings.live_check_seconds))
             tasks.start_soon(_maintenance_loop, runtime)
             tasks.start_soon(_mail_loop, runtime)
@@ -100,7 +96,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 # Closes the sockets and compacts every open note before the process ends.
                 await manager.stop()
                 tasks.cancel_scope.cancel()
-        unsubscribe_credentials()
         db.dispose()
 
     app = Starlette(routes=routes,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.services.mail_queue import MailQueue
 from app.services.passwords import Passwords
 from app.settings import Settings
@@ -23,6 +24,7 @@ from storage import KeySource, LocalBlobStore
 class Runtime:
     settings: Settings
     db: Database
+    hooks: SessionHooks
     passwords: Passwords
     secret: bytes
     keys: KeySource

@@ -1,27 +1,23 @@
 """Queue search-index refreshes in the same transaction as the change that needs them.
 
-A session hook, so no service can forget it: any new, changed or deleted document (including
-its own trash, restore and move), new version or changed comment upserts an :class:`IndexTask`
-for its document inside the same flush. Access is *not* indexed (search filters by the folders a
-person may read at query time), so folder moves, folder trash and access changes need no task.
+A session hook (:mod:`app.db_hooks`), so no service can forget it: any new, changed or
+deleted document (including its own trash, restore and move), new version or changed comment
+upserts an :class:`IndexTask` for its document inside the same flush. Access is *not* indexed
+(search filters by the folders a person may read at query time), so folder moves, folder
+trash and access changes need no task.
 Live note edits change no row: the live-sync glue queues a task when an editor's socket closes.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from sqlalchemy import event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from app.models import Comment, Document, DocumentVersion, IndexTask, new_id, utcnow
 
 
-def install(factory: sessionmaker[Session]) -> None:
-    event.listen(factory, "before_flush", _enqueue)
-
-
-def _enqueue(session: Session, _context: Any, _instances: Any) -> None:
+def queue_changed(session: Session) -> None:
+    """In the flush (the outbox hook of :class:`app.db_hooks.SessionHooks`): a task for every
+    document this flush creates, changes or deletes, or whose versions or comments it does."""
     ids: set[str] = set()
     for obj in (*session.new, *session.dirty, *session.deleted):
         if isinstance(obj, Document):

@@ -12,14 +12,14 @@ Public face (everything else is an implementation detail):
   ``LocalBlobStore``, ``BlobInfo``, ``new_blob_id``, ``validate_blob_id``
 * record log (sync's CRDT update log): ``RecordLog``
 * durable filesystem helpers (for other packages' small files):
-  ``durable_write_bytes``, ``ensure_dir``, ``remove_file``
+  ``durable_write_bytes``, ``ensure_dir``, ``fsync_dir``, ``remove_file``
 * maintenance: ``collect_orphans``, ``verify_blob``/``VerifyResult``, ``rewrap_all``
 * errors: ``StorageError`` and subclasses (see ``storage.errors``)
 
 This package imports nothing from ``app``, ``sync`` or ``indexer``.
 """
 
-from storage._fs import durable_write_bytes, ensure_dir, remove_file
+from storage._fs import durable_write_bytes, ensure_dir, fsync_dir, remove_file
 from storage.blobstore import BlobInfo, BlobReader, BlobStore, BlobWriter, LocalBlobStore
 from storage.errors import (
     BlobNotFound,
@@ -71,6 +71,7 @@ __all__ = [
     "durable_write_bytes",
     "field_kek_id",
     "ensure_dir",
+    "fsync_dir",
     "new_blob_id",
     "new_data_key",
     "plaintext_size",

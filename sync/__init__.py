@@ -50,9 +50,11 @@ from sync.store import (
     validate_document_id,
 )
 from sync.transport import CloseCode, Transport
+from sync.urls import SAFE_URL_SCHEMES, safe_href, url_scheme
 
 __all__ = [
     "MAX_DEPTH",
+    "SAFE_URL_SCHEMES",
     "CloseCode",
     "ConnectionClosed",
     "DocumentCorrupt",
@@ -79,7 +81,9 @@ __all__ = [
     "render_text",
     "restore_update",
     "rewrap_manifests",
+    "safe_href",
     "stored_bytes",
     "text_to_update",
+    "url_scheme",
     "validate_document_id",
 ]

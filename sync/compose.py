@@ -28,8 +28,8 @@ from sync.render import (
     MIN_DEPTH,
     Node,
     _flat_lines,
-    safe_href,
 )
+from sync.urls import safe_href
 
 __all__ = ["markdown_to_update", "restore_update", "text_to_update"]
 

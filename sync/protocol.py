@@ -45,6 +45,7 @@ __all__ = [
     "decode_frame",
     "encode",
     "encode_awareness_update",
+    "is_document_update",
     "validate_state_vector",
     "write_var_bytes",
     "write_var_string",
@@ -211,6 +212,20 @@ class _Reader:
             return self.var_bytes().decode("utf-8")
         except UnicodeDecodeError:
             raise ProtocolError("string is not valid UTF-8") from None
+
+
+# An empty step 2 (nothing new since the other side's state vector) is a handful of bytes.
+_EMPTY_STEP2_MAX_BYTES = 8
+
+
+def is_document_update(frame: bytes) -> bool:
+    """Whether ``frame`` starts as a sync update or a non-empty sync step 2: a cheap look at
+    its first bytes (no decoding), enough to tell "this peer edited" for an activity feed.
+    The room decides what is applied; this never validates the frame."""
+    head = frame[:2]
+    if head == bytes((MessageType.SYNC, SyncType.UPDATE)):
+        return True
+    return head == bytes((MessageType.SYNC, SyncType.STEP2)) and len(frame) > _EMPTY_STEP2_MAX_BYTES
 
 
 def _refuse_constant(name: str) -> Any:

@@ -23,9 +23,10 @@ import html
 import re
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from pycrdt import Doc, XmlElement, XmlFragment, XmlText
+
+from sync.urls import safe_href
 
 __all__ = [
     "FRAGMENT",
@@ -45,10 +46,6 @@ FRAGMENT = "default"
 MAX_DEPTH = 64
 MIN_DEPTH = 4
 MAX_DEPTH_LIMIT = 200
-_SAFE_SCHEMES = frozenset({"http", "https", "mailto"})
-# Controls and whitespace browsers strip from a URL before looking at its scheme
-# ("java\tscript:" is "javascript:" to them).
-_URL_NOISE = re.compile(r"[\x00-\x20\x7f]")
 
 Node = XmlElement | XmlText | XmlFragment
 Run = tuple[str, dict[str, Any]]
@@ -63,18 +60,6 @@ def fragment_of(state: bytes | Doc[Any]) -> XmlFragment:
         doc.apply_update(state)
     fragment: XmlFragment = doc.get(FRAGMENT, type=XmlFragment)
     return fragment
-
-
-def safe_href(value: object) -> str | None:
-    """``value`` if it is an http(s)/mailto URL, else None."""
-    if not isinstance(value, str):
-        return None
-    href = _URL_NOISE.sub("", value)
-    try:
-        scheme = urlsplit(href).scheme.lower()
-    except ValueError:
-        return None
-    return href if scheme in _SAFE_SCHEMES else None
 
 
 def _attr(node: XmlElement, name: str) -> Any:

@@ -47,6 +47,7 @@ from storage import (
     WrappedKey,
     durable_write_bytes,
     ensure_dir,
+    fsync_dir,
     new_blob_id,
     remove_file,
 )
@@ -226,11 +227,7 @@ class FileDocumentStore:
         remove_file(directory / _MANIFEST)
         shutil.rmtree(directory)
         try:
-            fd = os.open(directory.parent, os.O_RDONLY | os.O_DIRECTORY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_dir(directory.parent)
         except OSError as exc:
             raise StorageError(f"fsync after deleting document {document_id}: {exc}") from exc
         return True

@@ -4,14 +4,12 @@ transaction → render) and the OpenAPI document, so the two cannot drift apart.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,8 +19,11 @@ from app.http.context import CSRF_HEADER, UNSAFE_METHODS, Ctx, authenticate, che
 from app.http.context import in_transaction as run_in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
+from app.http.upload_flow import Refused, Stored, UploadSteps, run_upload
+from app.services.documents import ReceivedFile
 
 Handler = Callable[..., Any]
+UploadHandler = Callable[..., Stored[Any]]
 
 
 @dataclass(frozen=True)
@@ -37,41 +38,83 @@ class ApiRoute:
     auth: bool
     query: type[BaseModel] | None
     tag: str
-    # Multipart uploads: ``precheck(ctx, **path_params)`` refuses early (before any byte is
-    # stored); the file then streams into a blob and the handler gets it as ``received``.
-    precheck: Handler | None = None
-    # An upload route may also take JSON (``POST .../versions`` snapshots a note): then this
-    # body model and handler serve the request like any JSON route.
-    json_body: type[BaseModel] | None = None
-    json_handler: Handler | None = None
     # Searches run on their own thread pool with a per-person limit (app.http.search_gate).
     search_pool: bool = False
+
+
+@dataclass(frozen=True)
+class UploadRoute:
+    """A multipart upload (one part ``file``), run by :mod:`app.http.upload_flow`:
+    ``precheck(ctx, **path_params)`` refuses before any byte is stored, then the file streams
+    into a blob and ``handler(ctx, received, **path_params)`` makes it visible, answering
+    :class:`~app.http.upload_flow.Stored` with the response model (201, or 200 when it
+    created nothing). A JSON route on the same method and path serves JSON bodies
+    (``POST .../versions`` snapshots a note)."""
+
+    method: str
+    path: str
+    handler: UploadHandler
+    precheck: Handler
+    summary: str
+    response: Any
+    status: int
+    tag: str
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """What one method of one path runs: a JSON route, an upload, or both."""
+
+    json: ApiRoute | None = None
+    upload: UploadRoute | None = None
+
+    @property
+    def name(self) -> str:
+        return "_".join(r.handler.__name__ for r in (self.json, self.upload) if r is not None)
 
 
 class ApiRouter:
     def __init__(self, prefix: str = "/api/v1") -> None:
         self.prefix = prefix
         self.api_routes: list[ApiRoute] = []
+        self.upload_routes: list[UploadRoute] = []
 
     def route(self, method: str, path: str, *, summary: str, tag: str,
               body: type[BaseModel] | None = None, response: Any = None, status: int = 200,
               auth: bool = True, query: type[BaseModel] | None = None,
-              precheck: Handler | None = None, json_body: type[BaseModel] | None = None,
-              json_handler: Handler | None = None,
               search_pool: bool = False) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             self.api_routes.append(ApiRoute(method.upper(), self.prefix + path, handler, summary,
-                                            body, response, status, auth, query, tag, precheck,
-                                            json_body, json_handler, search_pool))
+                                            body, response, status, auth, query, tag,
+                                            search_pool))
             return handler
         return register
 
-    def starlette_routes(self) -> list[Route]:
-        by_path: dict[str, dict[str, ApiRoute]] = {}
+    def upload(self, method: str, path: str, *, summary: str, tag: str, response: Any,
+               precheck: Handler, status: int = 201) -> Callable[[UploadHandler],
+                                                                 UploadHandler]:
+        def register(handler: UploadHandler) -> UploadHandler:
+            self.upload_routes.append(UploadRoute(method.upper(), self.prefix + path, handler,
+                                                  precheck, summary, response, status, tag))
+            return handler
+        return register
+
+    def endpoints(self) -> dict[str, dict[str, Endpoints]]:
+        """Path → method → what runs there (for Starlette and the OpenAPI document)."""
+        by_path: dict[str, dict[str, Endpoints]] = {}
         for api_route in self.api_routes:
-            by_path.setdefault(api_route.path, {})[api_route.method] = api_route
+            methods = by_path.setdefault(api_route.path, {})
+            methods[api_route.method] = replace(methods.get(api_route.method, Endpoints()),
+                                                json=api_route)
+        for upload in self.upload_routes:
+            methods = by_path.setdefault(upload.path, {})
+            methods[upload.method] = replace(methods.get(upload.method, Endpoints()),
+                                             upload=upload)
+        return by_path
+
+    def starlette_routes(self) -> list[Route]:
         return [Route(path, _dispatcher(methods), methods=list(methods))
-                for path, methods in by_path.items()]
+                for path, methods in self.endpoints().items()]
 
 
 async def read_body(request: Request, limit: int) -> bytes:
@@ -131,61 +174,37 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-async def _upload(request: Request, api_route: ApiRoute, kwargs: dict[str, Any]) -> Response:
-    from app.http.uploads import receive_file
+async def _upload(request: Request, upload: UploadRoute, kwargs: dict[str, Any]) -> Response:
+    def precheck(ctx: Ctx) -> None:
+        upload.precheck(ctx, **kwargs)
 
-    runtime = request.app.state.runtime
-    precheck = api_route.precheck
-    assert precheck is not None  # noqa: S101 - only upload routes come here
+    def store(ctx: Ctx, received: list[ReceivedFile]) -> Stored[Any]:
+        stored = upload.handler(ctx, received=received[0], **kwargs)
+        return replace(stored, answer=to_jsonable(stored.answer))
 
-    def check(ctx: Ctx) -> None:
-        authenticate(ctx)
-        if ctx.user is None:
-            raise NotSignedIn()
-        check_csrf(ctx, request.headers.get(CSRF_HEADER))
-        precheck(ctx, **kwargs)
-
-    await run_in_transaction(request, write=False, fn=check)
-    received = await receive_file(request, runtime.blob_store,
-                                  runtime.settings.max_upload_bytes)
-
-    def run(ctx: Ctx) -> Any:
-        authenticate(ctx)
-        if ctx.user is None:
-            raise NotSignedIn()
-        return to_jsonable(api_route.handler(ctx, received=received, **kwargs))
-
-    try:
-        result, ctx = await run_in_transaction(request, write=True, fn=run)
-    except BaseException:
-        # Not made visible: the blob is not referenced by any row, so remove it now (the
-        # orphan collector would get it later anyway).
-        await run_in_threadpool(runtime.blob_store.delete, received.blob.blob_id)
-        raise
-    status = api_route.status
-    if isinstance(result, dict) and result.pop("_unchanged", False):
-        await run_in_threadpool(runtime.blob_store.delete, received.blob.blob_id)
-        status = 200
-    response = JSONResponse(result, status_code=status)
-    apply_cookies(response, ctx)
+    outcome = await run_upload(request, UploadSteps(
+        precheck=precheck, store=store, csrf_token=request.headers.get(CSRF_HEADER)))
+    if isinstance(outcome, Refused):
+        raise outcome.error
+    stored = outcome.stored
+    response = JSONResponse(stored.answer, status_code=upload.status if stored.created else 200)
+    apply_cookies(response, outcome.ctx)
     return response
 
 
-def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
+def _dispatcher(methods: dict[str, Endpoints]) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         # Starlette answers HEAD on GET routes; it is a GET without the body.
-        api_route = methods["GET" if request.method == "HEAD" else request.method]
+        endpoints = methods["GET" if request.method == "HEAD" else request.method]
         runtime = request.app.state.runtime
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if api_route.json_handler is not None and content_type == "application/json":
-            api_route = dataclasses.replace(api_route, precheck=None, body=api_route.json_body,
-                                            handler=api_route.json_handler)
         kwargs: dict[str, Any] = dict(request.path_params)
+        if endpoints.upload is not None and (endpoints.json is None
+                                             or content_type != "application/json"):
+            return await _upload(request, endpoints.upload, kwargs)
+        api_route = endpoints.json
+        assert api_route is not None  # noqa: S101 - every method has a JSON route or an upload
         write = request.method in UNSAFE_METHODS
-        if api_route.precheck is not None:
-            if api_route.query is not None:
-                kwargs["query"] = parse_query(request, api_route.query)
-            return await _upload(request, api_route, kwargs)
         raw = b""
         if api_route.body is not None:
             raw = await read_body(request, runtime.settings.max_json_bytes)
@@ -218,7 +237,7 @@ def _dispatcher(methods: dict[str, ApiRoute]) -> Callable[[Request], Any]:
         apply_cookies(response, ctx)
         return response
 
-    endpoint.__name__ = "api_" + "_".join(r.handler.__name__ for r in methods.values())
+    endpoint.__name__ = "api_" + "_".join(e.name for e in methods.values())
     return endpoint
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from app.http.api import ApiRoute, ApiRouter
+from app.http.api import ApiRoute, ApiRouter, Endpoints, UploadRoute
 
 _PARAM = re.compile(r"{([^}:]+)(:[^}]+)?}")
 _ERROR_SCHEMA = {
@@ -37,13 +37,23 @@ def _models_in(annotation: Any) -> list[type[BaseModel]]:
     return found
 
 
-def _operation(route: ApiRoute, defs: dict[str, Any]) -> dict[str, Any]:
+def _operation(endpoints: Endpoints, defs: dict[str, Any]) -> dict[str, Any]:
+    """One operation; an upload that also takes JSON is described as the upload, with both
+    request bodies."""
+    route: ApiRoute | UploadRoute
+    if endpoints.upload is not None:
+        route = endpoints.upload
+        query, auth = None, True
+    else:
+        assert endpoints.json is not None  # noqa: S101 - one of the two is always there
+        route = endpoints.json
+        query, auth = route.query, route.auth
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name, _ in _PARAM.findall(route.path)
     ]
-    if route.query is not None:
-        for name, field in route.query.model_fields.items():
+    if query is not None:
+        for name, field in query.model_fields.items():
             params.append({"name": name, "in": "query", "required": field.is_required(),
                            "schema": _schema(field.annotation, defs)})
     operation: dict[str, Any] = {
@@ -53,15 +63,15 @@ def _operation(route: ApiRoute, defs: dict[str, Any]) -> dict[str, Any]:
         "parameters": params,
         "responses": {},
     }
-    if route.body is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            "application/json": {"schema": _schema(route.body, defs)}}}
-    if route.precheck is not None:
-        content: dict[str, Any] = {"multipart/form-data": {"schema": {
+    json_body = endpoints.json.body if endpoints.json is not None else None
+    content: dict[str, Any] = {}
+    if endpoints.upload is not None:
+        content["multipart/form-data"] = {"schema": {
             "type": "object", "required": ["file"],
-            "properties": {"file": {"type": "string", "format": "binary"}}}}}
-        if route.json_body is not None:
-            content["application/json"] = {"schema": _schema(route.json_body, defs)}
+            "properties": {"file": {"type": "string", "format": "binary"}}}}
+    if json_body is not None:
+        content["application/json"] = {"schema": _schema(json_body, defs)}
+    if content:
         operation["requestBody"] = {"required": True, "content": content}
     if route.response is None:
         operation["responses"][str(204 if route.status == 200 else route.status)] = {
@@ -73,7 +83,7 @@ def _operation(route: ApiRoute, defs: dict[str, Any]) -> dict[str, Any]:
             "application/json": {"schema": _schema(route.response, defs)}}}
     operation["responses"]["default"] = {"description": "Error (API.md error shape)", "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
-    if route.auth:
+    if auth:
         operation["security"] = [{"session": []}, {"bearer": []}]
     return operation
 
@@ -82,9 +92,10 @@ def openapi_document(router: ApiRouter, *, extra_paths: dict[str, Any] | None = 
                      version: str = "0.1.0") -> dict[str, Any]:
     defs: dict[str, Any] = {"Error": _ERROR_SCHEMA}
     paths: dict[str, Any] = {}
-    for route in router.api_routes:
-        paths.setdefault(_PARAM.sub(r"{\1}", route.path), {})[route.method.lower()] = _operation(
-            route, defs)
+    for path, methods in router.endpoints().items():
+        for method, endpoints in methods.items():
+            paths.setdefault(_PARAM.sub(r"{\1}", path), {})[method.lower()] = _operation(
+                endpoints, defs)
     paths.update(extra_paths or {})
     return {
         "openapi": "3.1.0",

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
+from app.services.documents import ReceivedFile
 from indexer import sniff_mime_async
 from indexer.extract import SNIFF_BYTES
 from storage import BlobInfo, BlobStore, BlobWriter
@@ -24,17 +25,6 @@ FLUSH_BYTES = 1024 * 1024
 MAX_PARTS = 8  # besides the file parts: form fields
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
-
-
-@dataclass
-class ReceivedFile:
-    """A file part that is now a durable, encrypted blob (committed, not yet referenced)."""
-
-    blob: BlobInfo
-    filename: str
-    mime: str
-    client_mime: str
-    fields: dict[str, str] = field(default_factory=dict)
 
 
 def clean_filename(raw: str) -> str:
@@ -232,11 +222,6 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
                                      mime=mime or "application/octet-stream",
                                      client_mime=part.client_mime, fields=receiver.fields))
     return received
-
-
-async def receive_file(request: Request, store: BlobStore, max_bytes: int) -> ReceivedFile:
-    """Exactly one ``file`` part (the JSON API's upload endpoints)."""
-    return (await receive_files(request, store, max_bytes, max_files=1))[0]
 
 
 async def delete_blobs(store: BlobStore, received: list[ReceivedFile]) -> None:

@@ -11,7 +11,7 @@ rather than the note's WebSocket room:
 - the y-websocket room stays strictly the CRDT protocol (sync, update, awareness): stock Yjs
   clients connect to it, and file pages, which have no room at all, get live comments too.
 
-The stream is fed by :mod:`app.events` (published after the commit of any comment change) and
+The stream is fed by :mod:`app.db_hooks` (published after the commit of any comment change) and
 carries no comment content: it says "the discussion changed" and the page fetches the
 fragment, rendered and access-checked like the page itself. Access is checked when the
 stream opens and again before every message it sends (a notice or the keep-alive), so
@@ -31,8 +31,8 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from app import credential_events
+from app.db_hooks import SessionHooks
 from app.errors import HTTPError, NotSignedIn
-from app.events import hub
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
 from app.pages.context import discussion_context, document_page_result
 from app.pages.forms import N_, FormError, attempt
@@ -157,13 +157,14 @@ class _Wakeups:
     coalesce: one pending is enough for any number of changes. The listeners are called from
     the committing threads; the stream waits on the event loop."""
 
-    def __init__(self, doc_id: str, user_id: str, credential: str) -> None:
+    def __init__(self, hooks: SessionHooks, doc_id: str, user_id: str, credential: str
+                 ) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[None] = asyncio.Queue(maxsize=1)
         self._user_id = user_id
         self._credential = credential
-        self._unsubscribe = (hub.subscribe(doc_id, self._changed),
-                             credential_events.hub.subscribe(self._ended))
+        self._unsubscribe = (hooks.discussions.subscribe_key(doc_id, self._changed),
+                             hooks.credentials.subscribe(self._ended))
 
     def _wake(self) -> None:
         if self._queue.empty():
@@ -192,7 +193,7 @@ class _Wakeups:
 async def events(request: Request) -> Response:
     (doc_id, user_id, credential), _ctx = await in_transaction(
         request, write=False, fn=lambda ctx: _reader(ctx, request.path_params["doc_id"]))
-    wakeups = _Wakeups(doc_id, user_id, credential)
+    wakeups = _Wakeups(request.app.state.runtime.hooks, doc_id, user_id, credential)
 
     async def allowed() -> bool:
         try:

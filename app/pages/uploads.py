@@ -2,9 +2,10 @@
 form post to ``/folders/{fid}/upload`` (several files) or ``/documents/{id}/upload`` (a new
 version). With JavaScript, ``web/static/upload.js`` sends each file to the JSON API instead.
 
-The steps follow the API's upload (``app.http.api._upload``): refuse early (who, CSRF, right,
-quota) before a byte is stored → stream each file part into an encrypted blob (never plaintext
-on disk) → make the blobs visible in one write transaction → delete the blobs if that fails.
+The steps are the API's (one orchestrator, :mod:`app.http.upload_flow`): refuse early (who,
+CSRF, right, quota) before a byte is stored → stream each file part into an encrypted blob
+(never plaintext on disk) → make the blobs visible in one write transaction → delete the
+blobs if that fails.
 
 The CSRF token comes in the query string of the form's ``action``: it is checked before the
 body is read, whatever order the browser sends the parts in. A refusal re-renders the page the
@@ -28,14 +29,15 @@ from app.errors import (
     NotSignedIn,
     PayloadTooLarge,
 )
-from app.http.context import Ctx, authenticate, check_csrf, in_transaction
+from app.http.context import Ctx, authenticate, in_transaction
 from app.http.cookies import apply_cookies
-from app.http.uploads import ReceivedFile, delete_blobs, receive_files
+from app.http.upload_flow import Refused, Step, Stored, UploadSteps, run_upload
 from app.pages.context import file_page_result, folder_page_result
 from app.pages.forms import N_, FormError, refused
 from app.pages.framework import Page, PageCtx
 from app.pages.render import choose_language, format_size, gettext, render_html
 from app.services import documents, folders
+from app.services.documents import ReceivedFile
 
 MAX_FILES = 20
 
@@ -91,51 +93,24 @@ async def _refusal(request: Request, exc: HTTPError, path: str, build: Build) ->
     return response
 
 
+def _one_file(received: list[ReceivedFile]) -> None:
+    if len(received) > 1:
+        raise BadRequest(ONE_FILE_MESSAGE, field="file")
+
+
 async def _upload(request: Request, *, path: str, precheck: Callable[[Ctx], None],
-                  store_rows: Callable[[Ctx, list[ReceivedFile]], str], build: Build,
+                  store: Callable[[Ctx, list[ReceivedFile]], Stored[str]], build: Build,
                   single: bool = False) -> Response:
-    runtime = request.app.state.runtime
-    store = runtime.blob_store
-
-    def check(ctx: Ctx) -> None:
-        authenticate(ctx)
-        if ctx.user is None:
-            raise NotSignedIn()
-        check_csrf(ctx, request.query_params.get("csrf_token"), always=True)
-        precheck(ctx)
-
-    try:
-        await in_transaction(request, write=False, fn=check)
-    except NotSignedIn:
-        return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
-    except HTTPError as exc:
-        return await _refusal(request, exc, path, build)
-    try:
-        received = await receive_files(request, store, runtime.settings.max_upload_bytes,
-                                       max_files=MAX_FILES)
-    except HTTPError as exc:
-        return await _refusal(request, exc, path, build)
-    if single and len(received) > 1:
-        await delete_blobs(store, received)
-        return await _refusal(request, BadRequest(ONE_FILE_MESSAGE, field="file"), path, build)
-
-    def run(ctx: Ctx) -> str:
-        authenticate(ctx)
-        if ctx.user is None:
-            raise NotSignedIn()
-        return store_rows(ctx, received)
-
-    try:
-        target, ctx = await in_transaction(request, write=True, fn=run)
-    except BaseException as exc:
-        # Not made visible: no row refers to the blobs, so remove them now (the orphan
-        # collector would get them later anyway).
-        await delete_blobs(store, received)
-        if isinstance(exc, HTTPError):
-            return await _refusal(request, exc, path, build)
-        raise
-    response = RedirectResponse(target, status_code=303)
-    apply_cookies(response, ctx)
+    """Run the upload (:mod:`app.http.upload_flow`); ``store`` answers where to go next."""
+    outcome = await run_upload(request, UploadSteps(
+        precheck=precheck, store=store, csrf_token=request.query_params.get("csrf_token"),
+        csrf_always=True, max_files=MAX_FILES, accept=_one_file if single else None))
+    if isinstance(outcome, Refused):
+        if outcome.step is Step.PRECHECK and isinstance(outcome.error, NotSignedIn):
+            return RedirectResponse(f"/login?next={quote(path)}", status_code=303)
+        return await _refusal(request, outcome.error, path, build)
+    response = RedirectResponse(outcome.stored.answer, status_code=303)
+    apply_cookies(response, outcome.ctx)
     return response
 
 
@@ -146,23 +121,22 @@ async def folder_upload(request: Request) -> Response:
         folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
         documents.check_quota(ctx.db, ctx.settings, folder.group_id, 0)
 
-    def store_rows(ctx: Ctx, received: list[ReceivedFile]) -> str:
+    def store(ctx: Ctx, received: list[ReceivedFile]) -> Stored[str]:
         folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
         for item in received:
             documents.create_file(ctx.db, ctx.access, ctx.settings, folder, item)
-        return f"/folders/{folder.id}#documents"
+        return Stored(f"/folders/{folder.id}#documents")
 
     def build(p: PageCtx, error: FormError) -> Page:
         return folder_page_result(p, folders.get_folder(p.db, p.access, fid), error=error,
                                   form="upload")
 
-    return await _upload(request, path=f"/folders/{fid}", precheck=precheck,
-                         store_rows=store_rows, build=build)
+    return await _upload(request, path=f"/folders/{fid}", precheck=precheck, store=store,
+                         build=build)
 
 
 async def version_upload(request: Request) -> Response:
     doc_id = str(request.path_params["doc_id"])
-    unchanged: list[ReceivedFile] = []
 
     def precheck(ctx: Ctx) -> None:
         doc = documents.get_document(ctx.db, ctx.access, doc_id, Action.DOCUMENT_WRITE)
@@ -170,23 +144,21 @@ async def version_upload(request: Request) -> Response:
             raise NotFound()
         documents.check_quota(ctx.db, ctx.settings, doc.group_id, 0)
 
-    def store_rows(ctx: Ctx, received: list[ReceivedFile]) -> str:
+    def store(ctx: Ctx, received: list[ReceivedFile]) -> Stored[str]:
         doc = documents.get_document(ctx.db, ctx.access, doc_id)
         version = documents.add_version(ctx.db, ctx.access, ctx.settings, doc, received[0])
         if version is None:
-            unchanged.append(received[0])
-            return f"/documents/{doc.id}?unchanged=1#versions"
-        return f"/documents/{doc.id}#versions"
+            # The same bytes as the current version: nothing new, the blob is not used.
+            return Stored(f"/documents/{doc.id}?unchanged=1#versions", created=False,
+                          unused=(received[0],))
+        return Stored(f"/documents/{doc.id}#versions")
 
     def build(p: PageCtx, error: FormError) -> Page:
         return file_page_result(p, documents.get_document(p.db, p.access, doc_id),
                                 error=error, form="upload")
 
-    response = await _upload(request, path=f"/documents/{doc_id}", precheck=precheck,
-                             store_rows=store_rows, build=build, single=True)
-    # The same bytes as the current version: nothing new was made, so the blob is not used.
-    await delete_blobs(request.app.state.runtime.blob_store, unchanged)
-    return response
+    return await _upload(request, path=f"/documents/{doc_id}", precheck=precheck,
+                         store=store, build=build, single=True)
 
 
 def routes() -> list[BaseRoute]:

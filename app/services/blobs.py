@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import Blob, DocumentVersion
+from app.models import Blob
 from storage import BlobInfo, BlobReader, LocalBlobStore, WrappedKey
 
 
@@ -22,11 +21,3 @@ def open_blob(store: LocalBlobStore, blob: Blob) -> BlobReader:
     # the key file when it changed, and once more on an unknown key id).
     return store.open_reader(blob.id, WrappedKey.from_bytes(blob.wrapped_key))
 
-
-def blob_is_referenced(db: Session, blob_id: str) -> bool:
-    return db.scalar(select(DocumentVersion.id).where(DocumentVersion.blob_id == blob_id)
-                     .limit(1)) is not None
-
-
-def known_blob_ids(db: Session) -> set[str]:
-    return set(db.scalars(select(Blob.id)))

@@ -11,7 +11,7 @@ Who may do what (app.access decides "may read the document"):
   the document (the people who act on the feedback).
 
 Every stored change to a comment (create, edit, resolve, delete) is published after the commit
-to the document's live listeners by :mod:`app.events` (a session hook, so no path can forget).
+to the document's live listeners by :mod:`app.db_hooks` (a session hook, so no path can forget).
 
 A trashed document's discussion is not readable at all (404), like the document itself. A reply
 to a resolved thread reopens it. Posting is rate limited per person (``comments_per_minute``).
@@ -28,7 +28,6 @@ from typing import Any
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from app import events  # noqa: F401  (installs the after-commit publish hook on sessions)
 from app.access import Access, Action
 from app.errors import BadRequest, Forbidden, NotFound, RateLimited, Unprocessable
 from app.models import Comment, Document, Membership, User, utcnow

@@ -3,7 +3,7 @@ trash, restore, purge, quota. History is never rewritten."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -11,12 +11,24 @@ from sqlalchemy.orm import Session
 
 from app.access import Access, Action, FolderRole
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
-from app.http.uploads import ReceivedFile
 from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
 from app.services import activity
 from app.services.blobs import record_blob
 from app.settings import Settings
+from storage import BlobInfo
 from sync import stored_bytes
+
+
+@dataclass
+class ReceivedFile:
+    """An uploaded file that is now a durable, encrypted blob (committed, not yet referenced
+    by any row): what :func:`create_file` and :func:`add_version` make visible."""
+
+    blob: BlobInfo
+    filename: str
+    mime: str  # sniffed from the bytes
+    client_mime: str  # the client's claim, a hint only
+    fields: dict[str, str] = field(default_factory=dict)  # the form's text fields
 
 
 def get_document(db: Session, access: Access, document_id: str,
@@ -235,7 +247,3 @@ def trashed_documents(db: Session, access: Access, group: Group) -> list[Documen
                       .order_by(Document.trashed_at.desc()))
     return [d for d in rows if access.can_document(Action.TRASH_VIEW, d)]
 
-
-def expired_trash(db: Session, before: datetime) -> list[Document]:
-    return list(db.scalars(select(Document).where(Document.trashed_at.is_not(None),
-                                                  Document.trashed_at < before)))

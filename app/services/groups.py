@@ -8,7 +8,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, object_session
 
 from app.access import Access, Action
-from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.models import Folder, Group, Invitation, Membership, User
 from app.services import activity
 from app.services.accounts import normalize_email
@@ -255,8 +255,3 @@ def revoke_invitation(db: Session, access: Access, group: Group, invitation_id: 
         raise NotFound("No such invitation.")
     db.delete(invitation)
 
-
-def parse_role(role: str) -> str:
-    if role not in ("owner", "admin", "member"):
-        raise BadRequest("role must be owner, admin or member", field="role")
-    return role

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import html
 import re
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,8 @@ from markdown_it.rules_inline import StateInline
 from markdown_it.token import Token
 from markdown_it.utils import EnvType, OptionsDict
 
+from sync import SAFE_URL_SCHEMES, url_scheme
+
 _MENTION_ID = re.compile(r"@\[([^\]\n]{1,120})\]\(user:([A-Za-z0-9_-]{1,64})\)")
 _MENTION_EMAIL = re.compile(
     r"@([A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}[A-Za-z0-9])?"
@@ -39,27 +40,15 @@ _WORDISH = re.compile(r"[\w.+-]")
 
 ALLOWED_TAGS = frozenset({"p", "br", "strong", "em", "code", "pre", "blockquote", "ul", "ol",
                           "li", "a", "h3", "h4", "h5", "h6", "del", "hr", "span"})
-ALLOWED_SCHEMES = frozenset({"http", "https", "mailto"})
-
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-_IGNORED_IN_URLS = re.compile(r"[\x00-\x20\x7f]+")
-
-
-def _url_scheme(value: str) -> str | None:
-    """The scheme a browser would see, after undoing what could disguise one (entities,
-    percent-encoding, whitespace and control characters, which URL parsers drop)."""
-    decoded = html.unescape(value)
-    for _ in range(3):
-        decoded = urllib.parse.unquote(decoded)
-    match = _SCHEME.match(_IGNORED_IN_URLS.sub("", decoded))
-    return match.group(1).lower() if match else None
+# The one URL-scheme check of Plein (sync.urls), shared with the note renderer.
+ALLOWED_SCHEMES = SAFE_URL_SCHEMES
 
 
 def _attribute_filter(tag: str, attribute: str, value: str) -> str | None:
     # nh3 already drops hrefs with other schemes; this also drops relative-looking URLs that
     # spell a scheme in disguise ("jav%09ascript:"), harmless in browsers but not worth keeping.
     if attribute == "href":
-        scheme = _url_scheme(value)
+        scheme = url_scheme(value)
         if scheme is not None and scheme not in ALLOWED_SCHEMES:
             return None
     return value

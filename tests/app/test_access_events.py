@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from app.access import Access
-from app.access_events import AccessChanges
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.models import Folder, User
 from app.services import folders, groups
 from app.services.folders import FolderGrant
@@ -33,10 +33,10 @@ def _user(db: Database, name: str) -> str:
 
 
 def test_changes_reach_listeners_after_commit(db: Database) -> None:
-    changes = AccessChanges()
-    changes.install(db.write_sessions)
-    seen: list[set[str]] = []
-    changes.subscribe(seen.append)
+    hooks = SessionHooks()
+    hooks.install(db)
+    seen: list[frozenset[str]] = []
+    hooks.access.subscribe(seen.append)
     alice_id, bob_id = _user(db, "alice"), _user(db, "bob")
 
     with db.write() as session:
@@ -68,13 +68,13 @@ def test_changes_reach_listeners_after_commit(db: Database) -> None:
 
 
 def test_a_failing_listener_does_not_undo_the_commit(db: Database) -> None:
-    changes = AccessChanges()
-    changes.install(db.write_sessions)
+    hooks = SessionHooks()
+    hooks.install(db)
 
-    def broken(_: set[str]) -> None:
+    def broken(_: frozenset[str]) -> None:
         raise ValueError("listener bug")
 
-    changes.subscribe(broken)
+    hooks.access.subscribe(broken)
     alice_id = _user(db, "alice")
     with db.write() as session:
         alice = session.get_one(User, alice_id)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
-from app.credential_events import hub, session_key, token_key, user_key
+from app.credential_events import session_key, token_key, user_key
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.models import ApiToken, User
 from app.services import accounts
 from app.settings import Settings
@@ -25,11 +26,12 @@ def db(tmp_path: Path) -> Iterator[Database]:
 
 
 @pytest.fixture
-def seen() -> Iterator[list[frozenset[str]]]:
+def seen(db: Database) -> list[frozenset[str]]:
+    hooks = SessionHooks()
+    hooks.install(db)
     found: list[frozenset[str]] = []
-    unsubscribe = hub.subscribe(found.append)
-    yield found
-    unsubscribe()
+    hooks.credentials.subscribe(found.append)
+    return found
 
 
 def _user(db: Database, name: str) -> str:

@@ -19,9 +19,9 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
 
-from app.events import hub
+from app.db_hooks import SessionHooks
 from app.models import Base, Comment
 from app.models.sealed import attach_keys
 from tests.app.helpers import API, add_member, expect, make_group, uid_of
@@ -238,15 +238,18 @@ def test_the_publish_hook_fires_after_commit_only(tmp_path: Path) -> None:
     Base.metadata.create_all(engine)
     doc_id = uuid.uuid4().hex
     heard: list[str] = []
-    unsubscribe = hub.subscribe(doc_id, heard.append)
+    sessions = sessionmaker(engine)
+    hub = SessionHooks()
+    hub.install_on(sessions)
+    unsubscribe = hub.discussions.subscribe_key(doc_id, heard.append)
     try:
-        with Session(engine) as session:
+        with sessions() as session:
             session.add(Comment(document_id=doc_id, group_id="g", author_id=None, body="x"))
             session.flush()
             assert heard == []
             session.rollback()
         assert heard == []
-        with Session(engine) as session:
+        with sessions() as session:
             session.add(Comment(document_id=doc_id, group_id="g", author_id=None, body="y"))
             session.flush()
             assert heard == []
@@ -255,7 +258,7 @@ def test_the_publish_hook_fires_after_commit_only(tmp_path: Path) -> None:
     finally:
         unsubscribe()
         engine.dispose()
-    assert hub.listeners(doc_id) == 0
+    assert hub.discussions.listeners(doc_id) == 0
 
 
 def badge(person: Client, path: str = "/") -> int:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from app import search_outbox
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.models import Document, Folder, Group, IndexTask, User
 from tests.app.keyfile import keys_in
 
@@ -17,7 +17,7 @@ from tests.app.keyfile import keys_in
 def db(tmp_path: Path) -> Database:
     database = Database(f"sqlite:///{tmp_path / 's.sqlite3'}", keys_in(tmp_path))
     database.migrate()
-    search_outbox.install(database.write_sessions)
+    SessionHooks().install(database)
     return database
 
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from app import search_outbox
 from app.access import Access
 from app.db import Database
+from app.db_hooks import SessionHooks
 from app.models import Comment, Document, Folder, Group, Membership, User, utcnow
 from app.services import search
 from indexer import IndexDocument, SearchIndex
@@ -62,7 +62,7 @@ def _found(db: Database, index: SearchIndex, user_id: str, q: str) -> list[str]:
 def test_changes_during_a_rebuild_reach_the_new_generation(tmp_path: Path) -> None:
     db = Database(f"sqlite:///{tmp_path / 's.sqlite3'}", keys_in(tmp_path))
     db.migrate()
-    search_outbox.install(db.write_sessions)
+    SessionHooks().install(db)
     index = SearchIndex(tmp_path / "index", None)
     # Notes without content are found by their titles; files would need a blob store.
     deps = search.WorkerDeps(db=db, settings=cast(Any, None), store=cast(Any, None),

@@ -22,6 +22,7 @@ from sync.protocol import (
     SyncUpdate,
     decode_frame,
     encode,
+    is_document_update,
     validate_state_vector,
     write_var_string,
     write_var_uint,
@@ -181,3 +182,13 @@ def test_decoder_fuzz_valid_frames_and_mutations(
             decode_frame(candidate)
         except ProtocolError:
             pass
+
+
+def test_is_document_update_tells_edits_from_the_rest() -> None:
+    update = encode(SyncUpdate(b"\x01\x01\x05\x00\x04\x01\x01t\x01a\x00"))
+    assert is_document_update(update)
+    assert is_document_update(encode(SyncStep2(b"\x01\x01\x05\x00\x04\x01\x01t\x01a\x00")))
+    assert not is_document_update(encode(SyncStep2(b"\x00\x00")))  # nothing new
+    assert not is_document_update(encode(SyncStep1(b"\x00")))
+    assert not is_document_update(b"\x01\x00")  # awareness
+    assert not is_document_update(b"")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 
 from app.access import Action
 from app.errors import NotFound
 from app.http.context import Ctx
 from app.http.download import blob_response, content_disposition
-from app.http.uploads import ReceivedFile
+from app.http.upload_flow import Stored
 from app.models import Blob, Document, Folder
 from app.routes.api.registry import router
 from app.schemas.documents import (
@@ -23,6 +21,7 @@ from app.schemas.documents import (
 )
 from app.services import documents, folders, notes
 from app.services.blobs import open_blob
+from app.services.documents import ReceivedFile
 
 TAG = "documents"
 
@@ -32,12 +31,12 @@ def _precheck_upload(ctx: Ctx, fid: str) -> None:
     documents.check_quota(ctx.db, ctx.settings, folder.group_id, 0)
 
 
-@router.route("POST", "/folders/{fid}/files", summary="Upload a file (multipart part 'file')",
-              tag=TAG, response=DocumentOut, status=201, precheck=_precheck_upload)
-def upload_file(ctx: Ctx, fid: str, received: ReceivedFile) -> DocumentOut:
+@router.upload("POST", "/folders/{fid}/files", summary="Upload a file (multipart part 'file')",
+               tag=TAG, response=DocumentOut, precheck=_precheck_upload)
+def upload_file(ctx: Ctx, fid: str, received: ReceivedFile) -> Stored[DocumentOut]:
     folder = folders.get_folder(ctx.db, ctx.access, fid, Action.FOLDER_WRITE)
-    return DocumentOut.of(documents.create_file(ctx.db, ctx.access, ctx.settings, folder,
-                                                received))
+    return Stored(DocumentOut.of(documents.create_file(ctx.db, ctx.access, ctx.settings, folder,
+                                                       received)))
 
 
 @router.route("GET", "/documents/{doc_id}", summary="A document", tag=TAG, response=DocumentOut)
@@ -116,6 +115,9 @@ def _precheck_version(ctx: Ctx, doc_id: str) -> None:
     documents.check_quota(ctx.db, ctx.settings, doc.group_id, 0)
 
 
+# A JSON body on the upload's path: the OpenAPI document shows both as one operation.
+@router.route("POST", "/documents/{doc_id}/versions", summary="A named snapshot of a note",
+              tag=TAG, body=NoteSnapshotIn, response=VersionOut, status=201)
 def note_snapshot(ctx: Ctx, doc_id: str, body: NoteSnapshotIn) -> VersionOut:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     version = notes.named_snapshot(ctx.db, ctx.access, ctx.runtime.live.manager,
@@ -123,19 +125,19 @@ def note_snapshot(ctx: Ctx, doc_id: str, body: NoteSnapshotIn) -> VersionOut:
     return VersionOut.of(version, doc)
 
 
-@router.route("POST", "/documents/{doc_id}/versions",
-              summary="A new version: a file upload (multipart part 'file'), or for a note a "
-              "named snapshot (JSON {label})", tag=TAG,
-              response=NewVersionOut, status=201, precheck=_precheck_version,
-              json_body=NoteSnapshotIn, json_handler=note_snapshot)
-def add_version(ctx: Ctx, doc_id: str, received: ReceivedFile) -> dict[str, Any]:
+@router.upload("POST", "/documents/{doc_id}/versions",
+               summary="A new version: a file upload (multipart part 'file'), or for a note a "
+               "named snapshot (JSON {label})", tag=TAG,
+               response=NewVersionOut, precheck=_precheck_version)
+def add_version(ctx: Ctx, doc_id: str, received: ReceivedFile) -> Stored[NewVersionOut]:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     version = documents.add_version(ctx.db, ctx.access, ctx.settings, doc, received)
     if version is None:
+        # The same bytes as the current version: answered with it (200), the blob unused.
         current = documents.get_version(ctx.db, doc, doc.current_version)
-        out = NewVersionOut(**VersionOut.of(current, doc).model_dump(), unchanged=True)
-        return {**out.model_dump(mode="json"), "_unchanged": True}
-    return NewVersionOut(**VersionOut.of(version, doc).model_dump()).model_dump(mode="json")
+        return Stored(NewVersionOut(**VersionOut.of(current, doc).model_dump(), unchanged=True),
+                      created=False, unused=(received,))
+    return Stored(NewVersionOut(**VersionOut.of(version, doc).model_dump()))
 
 
 @router.route("GET", "/documents/{doc_id}/versions", summary="All versions, newest first",
