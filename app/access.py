@@ -27,6 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound, NotSignedIn
+from app.i18n import N_
 from app.models import Document, Folder, FolderMember, Group, Membership, User
 
 
@@ -216,7 +217,7 @@ class Access:
         group that exists yields 403 (not 404) for a refused action."""
         self.require_user()
         if group is None:
-            raise NotFound("No such group.")
+            raise NotFound(N_("No such group."))
         if not self.can_group(action, group):
             raise Forbidden()
         return group
@@ -266,7 +267,7 @@ class Access:
         self.require_user()
         if folder is None:
             self._same_work_as_hidden()
-            raise NotFound("No such folder.")
+            raise NotFound(N_("No such folder."))
         # What you can see decides 404 vs 403: a live folder you may read, or a trashed one you
         # could restore (only trash actions reach into the trash). So a viewer who restores or
         # purges a live folder is refused (403), like any other readable-but-not-allowed act.
@@ -276,7 +277,7 @@ class Access:
             visible = self.can_folder(Action.FOLDER_READ, folder)
         if not visible:
             self._same_work_as_hidden(folder.group_id)
-            raise NotFound("No such folder.")
+            raise NotFound(N_("No such folder."))
         if not self.can_folder(action, folder):
             raise Forbidden()
         return folder
@@ -325,7 +326,7 @@ class Access:
         self.require_user()
         if doc is None:
             self._same_work_as_hidden()
-            raise NotFound("No such document.")
+            raise NotFound(N_("No such document."))
         # The same rule as for folders: a live document you may read, or one in the trash you
         # could restore, is visible; anything else is 404. Visible but not allowed is 403.
         in_trash = doc.trashed_at is not None or self._tree(doc.group_id).in_trash(doc.folder_id)
@@ -335,7 +336,7 @@ class Access:
             visible = self.can_document(Action.DOCUMENT_READ, doc)
         if not visible:
             self._same_work_as_hidden(doc.group_id)
-            raise NotFound("No such document.")
+            raise NotFound(N_("No such document."))
         if not self.can_document(action, doc):
             raise Forbidden()
         return doc

@@ -21,6 +21,7 @@ from app.http.context import CSRF_HEADER, UNSAFE_METHODS, Ctx, authenticate, che
 from app.http.context import in_transaction as run_in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
+from app.i18n import N_
 
 Handler = Callable[..., Any]
 
@@ -101,13 +102,13 @@ def parse_json_body(request: Request, raw: bytes, model: type[BaseModel]) -> Bas
     if not raw and content_type == "":
         raw, content_type = b"{}", "application/json"
     if content_type != "application/json":
-        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+        raise UnsupportedMediaType(N_("Send JSON with Content-Type: application/json."))
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+        raise BadRequest(N_("The body must be a JSON object."), code="malformed_json")
     try:
         return model.model_validate(data)
     except ValidationError as exc:

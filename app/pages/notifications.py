@@ -22,13 +22,12 @@ from starlette.routing import BaseRoute
 from app.errors import Forbidden, NotFound
 from app.http.context import Ctx
 from app.models import Activity, Comment, Document, Group, Notification, User, utcnow
-from app.pages.forms import N_, FormError, invalid, validate
+from app.pages.forms import FormError, invalid, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.activity import NotificationSettingsIn
 from app.services import activity, groups, markdown, notifications
 
 PER_PAGE = 50
-SERVICE_MESSAGES = (N_("Only members see a group's activity."),)
 
 
 def unread_badge(ctx: Ctx) -> int:

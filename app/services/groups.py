@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session, object_session
 
 from app.access import Access, Action
 from app.errors import BadRequest, Conflict, Forbidden, NotFound, Unprocessable
+from app.i18n import N_
 from app.models import Folder, Group, Invitation, Membership, User
 from app.services import activity
 from app.services.accounts import normalize_email
@@ -124,7 +125,7 @@ def _audit_operator(access: Access, group: Group, what: str) -> None:
 def _check_role_grant(access: Access, group: Group, role: str) -> None:
     # Only owners (or a site admin rescuing a group) may make owners; admins manage the rest.
     if role == "owner" and not access.can_group(Action.GROUP_TRANSFER_OWNERSHIP, group):
-        raise Forbidden("Only an owner can make someone an owner.")
+        raise Forbidden(N_("Only an owner can make someone an owner."))
 
 
 def add_member(db: Session, access: Access, group: Group, *, email: str, role: str,
@@ -146,7 +147,7 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
         existing = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
                                                       Invitation.email == email))
         if existing is not None:
-            raise Conflict("This address is already invited.", code="already_invited")
+            raise Conflict(N_("This address is already invited."), code="already_invited")
         invitation = Invitation(group_id=group.id, email=email, role=role,
                                 invited_by=access.require_user().id)
         db.add(invitation)
@@ -155,7 +156,7 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
     membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
                                                     Membership.user_id == user.id))
     if membership is not None and membership.state == "member":
-        raise Conflict("This person is already a member.", code="already_member")
+        raise Conflict(N_("This person is already a member."), code="already_member")
     if membership is None:
         membership = Membership(group_id=group.id, user_id=user.id)
         db.add(membership)
@@ -171,7 +172,7 @@ def _membership(db: Session, group: Group, user_id: str) -> Membership:
     membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
                                                     Membership.user_id == user_id))
     if membership is None:
-        raise NotFound("No such member.")
+        raise NotFound(N_("No such member."))
     return membership
 
 
@@ -186,13 +187,13 @@ def change_role(db: Session, access: Access, group: Group, user_id: str, role: s
     _audit_operator(access, group, f"set role of {user_id} to {role}")
     membership = _membership(db, group, user_id)
     if membership.state != "member":
-        raise Unprocessable("Approve the request first.", code="not_a_member")
+        raise Unprocessable(N_("Approve the request first."), code="not_a_member")
     if "owner" in (role, membership.role):
         # Making or unmaking an owner is an owner's decision.
         _check_role_grant(access, group, "owner")
     if membership.role == "owner" and role != "owner" and _owner_count(db, group) <= 1:
-        raise Conflict("A group always keeps at least one owner; make someone else owner first.",
-                       code="last_owner")
+        raise Conflict(N_("A group always keeps at least one owner; make someone else owner "
+                          "first."), code="last_owner")
     membership.role = role
     db.flush()
     access.forget()
@@ -213,8 +214,8 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
         if user_id != user.id:
             _check_role_grant(access, group, "owner")
         if membership.state == "member" and _owner_count(db, group) <= 1:
-            raise Conflict("A group always keeps at least one owner; make someone else owner "
-                           "first.", code="last_owner")
+            raise Conflict(N_("A group always keeps at least one owner; make someone else owner "
+                           "first."), code="last_owner")
     if user_id != user.id and membership.role == "admin":
         role = access.group_role(group.id)
         if role not in ("owner", "admin") and not access.is_site_admin:
@@ -237,7 +238,7 @@ def decide_request(db: Session, access: Access, group: Group, user_id: str, *, a
     _audit_operator(access, group, f"{'approve' if approve else 'reject'} request of {user_id}")
     membership = _membership(db, group, user_id)
     if membership.state != "requested":
-        raise Conflict("There is no pending request from this person.", code="no_request")
+        raise Conflict(N_("There is no pending request from this person."), code="no_request")
     if approve:
         membership.state = "member"
         activity.record(db, "member.joined", actor_id=access.require_user().id,
@@ -252,11 +253,11 @@ def revoke_invitation(db: Session, access: Access, group: Group, invitation_id: 
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     invitation = db.get(Invitation, invitation_id)
     if invitation is None or invitation.group_id != group.id:
-        raise NotFound("No such invitation.")
+        raise NotFound(N_("No such invitation."))
     db.delete(invitation)
 
 
 def parse_role(role: str) -> str:
     if role not in ("owner", "admin", "member"):
-        raise BadRequest("role must be owner, admin or member", field="role")
+        raise BadRequest(N_("role must be owner, admin or member"), field="role")
     return role
