@@ -43,8 +43,10 @@ FolderName = Annotated[
 LongText = Annotated[str, StringConstraints(max_length=5000), AfterValidator(_clean_text)]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-AccessLevel = Literal["open", "closed"]
-GroupRole = Literal["owner", "admin", "member"]
+# The words of app.models.roles as the API accepts them: Literal rather than the enums so that
+# a wrong value reads "should be 'open' or 'closed'" (tests/app/test_groups.py keeps both equal).
+AccessName = Literal["open", "closed"]
+GroupRoleName = Literal["owner", "admin", "member"]
 FolderRoleName = Literal["viewer", "editor"]
 
 

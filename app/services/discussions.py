@@ -32,7 +32,7 @@ from app import events  # noqa: F401  (installs the after-commit publish hook on
 from app.access import Access, Action
 from app.errors import BadRequest, Forbidden, NotFound, RateLimited, Unprocessable
 from app.i18n import N_
-from app.models import Comment, Document, Membership, User, utcnow
+from app.models import Comment, Document, Membership, MembershipState, User, utcnow
 from app.services import activity, markdown, notifications
 from app.settings import Settings
 
@@ -121,7 +121,7 @@ def mention_people(db: Session, group_id: str, bodies: Iterable[str]
     rows = db.execute(
         select(User.id, User.email, User.name)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.group_id == group_id, Membership.state == "member",
+        .where(Membership.group_id == group_id, Membership.state == MembershipState.MEMBER,
                or_(User.id.in_(sorted(ids)), User.email.in_(sorted(emails)))))
     found: dict[str, tuple[str, str]] = {}
     for user_id, email, name in rows:

@@ -12,7 +12,17 @@ from sqlalchemy.orm import Session
 from app.access import Access, Action, FolderRole
 from app.errors import BadRequest, Conflict, Forbidden, Unprocessable
 from app.i18n import N_
-from app.models import Folder, FolderMember, Group, Membership, User, utcnow
+from app.models import (
+    AccessLevel,
+    Folder,
+    FolderMember,
+    FolderMemberRole,
+    Group,
+    Membership,
+    MembershipState,
+    User,
+    utcnow,
+)
 from app.services import activity
 
 
@@ -49,10 +59,10 @@ def create_folder(db: Session, access: Access, parent: Folder, *, name: str,
                   folder_access: str | None) -> Folder:
     user = access.require_user()
     access.require_folder(Action.FOLDER_WRITE, parent)
-    if folder_access == "closed":
+    if folder_access == AccessLevel.CLOSED:
         access.require_folder(Action.FOLDER_MANAGE, parent)
     folder = Folder(group_id=parent.group_id, parent_id=parent.id, name=name.strip(),
-                    access=folder_access or "open", created_by=user.id)
+                    access=folder_access or AccessLevel.OPEN, created_by=user.id)
     db.add(folder)
     db.flush()
     access.forget()
@@ -150,7 +160,7 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
     the group and hold at least that role on the parent: a folder is never wider than its
     parent (peers shipped exactly this hole)."""
     access.require_folder(Action.FOLDER_MANAGE, folder)
-    if folder.parent_id is None and folder_access == "closed":
+    if folder.parent_id is None and folder_access == AccessLevel.CLOSED:
         raise Unprocessable(N_("The root folder follows the group; close a sub-folder instead."),
                             code="root_folder")
     grants = grants or []
@@ -162,20 +172,20 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
         seen.add(grant.user_id)
         member = db.scalar(select(Membership).where(Membership.group_id == folder.group_id,
                                                     Membership.user_id == grant.user_id,
-                                                    Membership.state == "member"))
+                                                    Membership.state == MembershipState.MEMBER))
         if member is None:
             raise Unprocessable(N_("Only members of the group can be given access."),
                                 code="not_a_member", field=f"members.{index}.user_id")
         if parent is not None:
             their = _role_of(db, grant.user_id, parent)
-            wanted = FolderRole.EDIT if grant.role == "editor" else FolderRole.VIEW
+            wanted = FolderRole.EDIT if grant.role == FolderMemberRole.EDITOR else FolderRole.VIEW
             if their is None or their < wanted:
                 raise Unprocessable(N_("A folder cannot be wider than the folder it is in."),
                                     code="wider_than_parent",
                                     field=f"members.{index}.user_id")
     folder.access = folder_access
     db.execute(delete(FolderMember).where(FolderMember.folder_id == folder.id))
-    if folder_access == "closed":
+    if folder_access == AccessLevel.CLOSED:
         for grant in grants:
             db.add(FolderMember(folder_id=folder.id, user_id=grant.user_id, role=grant.role))
     db.flush()

@@ -361,3 +361,16 @@ def test_a_request_to_a_group_that_opened_since_joins_at_once(alice: Client,
     expect(alice.patch(f"{API}/groups/{gid}", json={"access": "open"}), 200)
     assert expect(dave.post(f"{API}/groups/{gid}/join"), 200) == {"state": "member"}
     expect(dave.get(f"{API}/folders/{group['root_folder_id']}"), 200)
+
+
+def test_the_api_accepts_exactly_the_stored_words() -> None:
+    # The schemas spell the vocabularies as Literal types (for readable validation messages);
+    # they must stay the words the models store and app.access compares.
+    from typing import get_args
+
+    from app.models import AccessLevel, FolderMemberRole, GroupRole
+    from app.schemas.common import AccessName, FolderRoleName, GroupRoleName
+
+    assert set(get_args(AccessName)) == set(AccessLevel)
+    assert set(get_args(GroupRoleName)) == set(GroupRole)
+    assert set(get_args(FolderRoleName)) == set(FolderMemberRole)
