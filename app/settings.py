@@ -141,8 +141,14 @@ class Settings(BaseSettings):
     default_language: Literal["nl", "en"] = Field(
         default="nl", description="UI language: nl or en."
     )
-    page_size: Positive = Field(default=50, description="Default page size of list endpoints.")
-    max_page_size: Positive = Field(default=500, description="Largest page size a client may ask.")
+    page_size: Positive = Field(
+        default=50,
+        description="Default `limit` of the API's list endpoints (groups, comments, activity, "
+        "notifications).",
+    )
+    max_page_size: Positive = Field(
+        default=500, description="Largest `limit` a client may ask of those endpoints (400 above).",
+    )
     group_quota_bytes: int = Field(
         default=10 * 1024 * 1024 * 1024,
         description="Bytes of stored files (all versions) a group may use; 0 = no limit.",
@@ -304,6 +310,9 @@ class Settings(BaseSettings):
                 or self.argon2_time_cost < ARGON2_MIN_TIME_COST):
             raise PydanticCustomError(
                 RULE, "argon2id needs at least m=19456 KiB and t=2 (OWASP minimum)")
+        if self.page_size > self.max_page_size:
+            raise PydanticCustomError(
+                RULE, "PLEIN_PAGE_SIZE must not be larger than PLEIN_MAX_PAGE_SIZE")
         if self.require_email_verification == "on" and not self.smtp_url:
             # Nobody could ever prove an address: every new account would be locked out.
             raise PydanticCustomError(

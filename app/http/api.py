@@ -117,7 +117,9 @@ def parse_json_body(request: Request, raw: bytes, model: type[BaseModel]) -> Bas
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
-        return model.model_validate(dict(request.query_params))
+        # The running settings give list endpoints their page sizes (app.schemas.common.Page).
+        return model.model_validate(dict(request.query_params),
+                                    context={"settings": request.app.state.runtime.settings})
     except ValidationError as exc:
         raise validation_error(exc) from exc
 

@@ -49,6 +49,7 @@ def test_flags_override_env(tmp_path: Path) -> None:
     ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "sometimes"),
     ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "on"),  # without SMTP nobody could ever sign in
     ("PLEIN_PASSWORD_RESET_MINUTES", "0"),
+    ("PLEIN_PAGE_SIZE", "501"),  # larger than PLEIN_MAX_PAGE_SIZE: no list would answer
 ])
 def test_bad_values_are_clear_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError):
