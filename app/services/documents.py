@@ -1,4 +1,4 @@
-"""Documents in folders: files with versions (notes arrive with co-editing), rename, move,
+"""Documents in folders: files with versions (notes: app.services.notes), rename, move,
 trash, restore, purge, quota. History is never rewritten."""
 
 from __future__ import annotations

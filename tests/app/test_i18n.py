@@ -52,7 +52,7 @@ def catalog(language: str) -> Catalog:
 @pytest.fixture(scope="module")
 def msgids() -> set[str]:
     found = extracted_msgids()
-    assert "Sign in" in found and "Documents arrive with file upload and notes." in found
+    assert "Sign in" in found and "Add them by uploading files or creating a note." in found
     return found
 
 
