@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from app.errors import HTTPError
 from app.i18n import N_ as N_  # re-exported: the page modules import it from here
+from app.i18n import error_msgid
 from app.pages.framework import PageCtx
 from app.pages.render import gettext
 
@@ -72,7 +73,7 @@ def invalid(language: str, exc: ValidationError) -> FormError:
 
 
 def refused(language: str, exc: HTTPError) -> FormError:
-    return FormError(gettext(language, exc.message), exc.field, exc.status)
+    return FormError(gettext(language, error_msgid(exc)), exc.field, exc.status)
 
 
 def validate(model: type[M], values: Mapping[str, object]) -> M:
