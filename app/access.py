@@ -27,7 +27,20 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.errors import Forbidden, NotFound, NotSignedIn
-from app.models import Document, Folder, FolderMember, Group, Membership, User
+from app.i18n import N_
+from app.models import (
+    GROUP_MANAGERS,
+    AccessLevel,
+    Document,
+    Folder,
+    FolderMember,
+    FolderMemberRole,
+    Group,
+    GroupRole,
+    Membership,
+    MembershipState,
+    User,
+)
 
 
 class Action(StrEnum):
@@ -59,7 +72,7 @@ class FolderRole(int, Enum):
     MANAGE = 3
 
 
-_LIST_ROLE = {"viewer": FolderRole.VIEW, "editor": FolderRole.EDIT}
+_LIST_ROLE = {FolderMemberRole.VIEWER: FolderRole.VIEW, FolderMemberRole.EDITOR: FolderRole.EDIT}
 
 
 @dataclass(frozen=True)
@@ -100,11 +113,11 @@ class _GroupTree:
     def _compute(self, folder_id: str, group_role: str) -> FolderRole | None:
         if folder_id not in self.nodes:
             return None
-        if group_role in ("owner", "admin"):
+        if group_role in GROUP_MANAGERS:
             return FolderRole.MANAGE
         role = FolderRole.EDIT
         for node in self.path(folder_id):
-            if node.access == "closed":
+            if node.access == AccessLevel.CLOSED:
                 listed = self.listed.get(node.id)
                 if listed is None:
                     return None
@@ -117,7 +130,7 @@ class _GroupTree:
         return self._in_trash[folder_id]
 
     def closed_ancestor_ids(self, folder_id: str) -> list[str]:
-        return [node.id for node in self.path(folder_id) if node.access == "closed"]
+        return [node.id for node in self.path(folder_id) if node.access == AccessLevel.CLOSED]
 
     def descendant_ids(self, folder_id: str) -> list[str]:
         """Every folder below ``folder_id`` (trashed or not), parents before children."""
@@ -181,7 +194,7 @@ class Access:
     def group_role(self, group_id: str) -> str | None:
         """``owner``/``admin``/``member`` for an approved member, else ``None``."""
         membership = self.memberships().get(group_id)
-        if membership is None or membership.state != "member":
+        if membership is None or membership.state != MembershipState.MEMBER:
             return None
         return membership.role
 
@@ -200,15 +213,15 @@ class Access:
         if action is Action.GROUP_VIEW_MEMBERS:
             return role is not None or self.is_site_admin
         if action is Action.GROUP_MANAGE:
-            return role in ("owner", "admin")
+            return role in GROUP_MANAGERS
         if action is Action.GROUP_MANAGE_MEMBERS:
-            return role in ("owner", "admin") or self.is_site_admin
+            return role in GROUP_MANAGERS or self.is_site_admin
         if action is Action.GROUP_TRANSFER_OWNERSHIP:
-            return role == "owner" or self.is_site_admin
+            return role == GroupRole.OWNER or self.is_site_admin
         if action in (Action.TRASH_VIEW, Action.TRASH_RESTORE):
             return role is not None
         if action is Action.TRASH_PURGE:
-            return role in ("owner", "admin")
+            return role in GROUP_MANAGERS
         raise ValueError(f"{action} is not a group action")
 
     def require_group(self, action: Action, group: Group | None) -> Group:
@@ -216,7 +229,7 @@ class Access:
         group that exists yields 403 (not 404) for a refused action."""
         self.require_user()
         if group is None:
-            raise NotFound("No such group.")
+            raise NotFound(N_("No such group."))
         if not self.can_group(action, group):
             raise Forbidden()
         return group
@@ -266,7 +279,7 @@ class Access:
         self.require_user()
         if folder is None:
             self._same_work_as_hidden()
-            raise NotFound("No such folder.")
+            raise NotFound(N_("No such folder."))
         # What you can see decides 404 vs 403: a live folder you may read, or a trashed one you
         # could restore (only trash actions reach into the trash). So a viewer who restores or
         # purges a live folder is refused (403), like any other readable-but-not-allowed act.
@@ -276,7 +289,7 @@ class Access:
             visible = self.can_folder(Action.FOLDER_READ, folder)
         if not visible:
             self._same_work_as_hidden(folder.group_id)
-            raise NotFound("No such folder.")
+            raise NotFound(N_("No such folder."))
         if not self.can_folder(action, folder):
             raise Forbidden()
         return folder
@@ -325,7 +338,7 @@ class Access:
         self.require_user()
         if doc is None:
             self._same_work_as_hidden()
-            raise NotFound("No such document.")
+            raise NotFound(N_("No such document."))
         # The same rule as for folders: a live document you may read, or one in the trash you
         # could restore, is visible; anything else is 404. Visible but not allowed is 403.
         in_trash = doc.trashed_at is not None or self._tree(doc.group_id).in_trash(doc.folder_id)
@@ -335,7 +348,7 @@ class Access:
             visible = self.can_document(Action.DOCUMENT_READ, doc)
         if not visible:
             self._same_work_as_hidden(doc.group_id)
-            raise NotFound("No such document.")
+            raise NotFound(N_("No such document."))
         if not self.can_document(action, doc):
             raise Forbidden()
         return doc
@@ -357,7 +370,8 @@ class Access:
             return set()
         roles = {user_id: role for user_id, role in self.db.execute(
             select(Membership.user_id, Membership.role)
-            .where(Membership.group_id == doc.group_id, Membership.state == "member"))}
+            .where(Membership.group_id == doc.group_id,
+                   Membership.state == MembershipState.MEMBER))}
         readers = set(roles)
         closed = tree.closed_ancestor_ids(doc.folder_id)
         if closed:
@@ -366,7 +380,7 @@ class Access:
                     select(FolderMember.folder_id, FolderMember.user_id)
                     .where(FolderMember.folder_id.in_(closed))).tuples():
                 listed[folder_id].add(user_id)
-            managers = {uid for uid, role in roles.items() if role in ("owner", "admin")}
+            managers = {uid for uid, role in roles.items() if role in GROUP_MANAGERS}
             for names in listed.values():
                 readers &= names | managers
         return readers
@@ -388,7 +402,7 @@ class Access:
         return True
 
     def effective_access(self, folder: Folder) -> str:
-        return "closed" if self.closed_ancestor_ids(folder) else "open"
+        return AccessLevel.CLOSED if self.closed_ancestor_ids(folder) else AccessLevel.OPEN
 
 
 _FOLDER_NEEDS = {Action.FOLDER_READ: FolderRole.VIEW, Action.FOLDER_WRITE: FolderRole.EDIT,

@@ -22,6 +22,8 @@ JSON error shape of API.md under ``/api/`` and as an HTML error page elsewhere.
 
 from __future__ import annotations
 
+from app.i18n import N_
+
 
 class PleinError(Exception):
     status = 500
@@ -33,7 +35,7 @@ class ConfigurationError(PleinError):
 
 
 class HTTPError(PleinError):
-    default_message = "Something went wrong."
+    default_message = N_("Something went wrong.")
 
     def __init__(
         self, message: str | None = None, *, code: str | None = None, field: str | None = None
@@ -48,72 +50,72 @@ class HTTPError(PleinError):
 class BadRequest(HTTPError):
     status = 400
     code = "bad_request"
-    default_message = "The request is not valid."
+    default_message = N_("The request is not valid.")
 
 
 class NotSignedIn(HTTPError):
     status = 401
     code = "not_signed_in"
-    default_message = "Sign in first."
+    default_message = N_("Sign in first.")
 
 
 class Forbidden(HTTPError):
     status = 403
     code = "forbidden"
-    default_message = "You are not allowed to do this."
+    default_message = N_("You are not allowed to do this.")
 
 
 class CSRFFailed(Forbidden):
     code = "csrf_failed"
-    default_message = "The CSRF token is missing or wrong; reload the page and try again."
+    default_message = N_("The CSRF token is missing or wrong; reload the page and try again.")
 
 
 class NotFound(HTTPError):
     status = 404
     code = "not_found"
-    default_message = "Not found."
+    default_message = N_("Not found.")
 
 
 class MethodNotAllowed(HTTPError):
     status = 405
     code = "method_not_allowed"
-    default_message = "This method is not allowed here."
+    default_message = N_("This method is not allowed here.")
 
 
 class RequestTimeout(HTTPError):
     status = 408
     code = "request_timeout"
-    default_message = "The upload stopped arriving; try again."
+    default_message = N_("The upload stopped arriving; try again.")
 
 
 class Conflict(HTTPError):
     status = 409
     code = "conflict"
-    default_message = "This conflicts with the current state."
+    default_message = N_("This conflicts with the current state.")
 
 
 class PayloadTooLarge(HTTPError):
     status = 413
     code = "payload_too_large"
-    default_message = "The request is too large."
+    default_message = N_("The request is too large.")
 
 
 class UnsupportedMediaType(HTTPError):
     status = 415
     code = "unsupported_media_type"
-    default_message = "Unsupported content type."
+    default_message = N_("Unsupported content type.")
 
 
 class Unprocessable(HTTPError):
     status = 422
     code = "unprocessable"
-    default_message = "The request cannot be carried out."
+    default_message = N_("The request cannot be carried out.")
 
 
 class RateLimited(HTTPError):
     status = 429
     code = "rate_limited"
-    default_message = "Too many attempts; slow down."
+    default_message = N_("Too many attempts; slow down.")
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
         super().__init__(message)

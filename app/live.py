@@ -31,6 +31,7 @@ from app.credential_events import ends
 from app.db import Database
 from app.errors import Forbidden, HTTPError, NotFound, NotSignedIn
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
+from app.i18n import N_
 from app.models import Document, User
 from app.services import sync_tickets
 from app.services.documents import group_usage
@@ -369,7 +370,7 @@ def _credential_handshake(ctx: Ctx, document_id: str, ticket: str | None) -> _Gr
         # A cookie rides along on any page's WebSocket: only our own pages may use it.
         origin = ctx.conn.headers.get("origin", "")
         if origin.rstrip("/") not in allowed_origins(ctx.settings, ctx.conn):
-            raise Forbidden("This origin may not open live connections.", code="bad_origin")
+            raise Forbidden(N_("This origin may not open live connections."), code="bad_origin")
     credential = credential_of(ctx)
     permission, group_id = _decide(ctx.db, ctx.access, document_id)
     return _Grant(permission, user.id, user.name, group_id, credential)
@@ -380,7 +381,7 @@ def _ticket_handshake(ctx: Ctx, document_id: str, ticket: str) -> _Grant:
     # no Origin check.
     redeemed = sync_tickets.redeem_ticket(ctx.db, ticket, document_id)
     if redeemed is None:
-        raise NotSignedIn("The sync ticket is not valid.", code="invalid_ticket")
+        raise NotSignedIn(N_("The sync ticket is not valid."), code="invalid_ticket")
     ctx.user = redeemed.user
     ctx.access = Access(ctx.db, redeemed.user)
     permission, group_id = _decide(ctx.db, ctx.access, document_id)
@@ -391,7 +392,7 @@ def _ticket_handshake(ctx: Ctx, document_id: str, ticket: str) -> _Grant:
 def _decide(db: Session, access: Access, document_id: str) -> tuple[Permission, str]:
     doc = db.get(Document, document_id)
     if doc is None or doc.kind != "note" or not access.can_document(Action.DOCUMENT_READ, doc):
-        raise NotFound("No such document.")
+        raise NotFound(N_("No such document."))
     writable = access.can_document(Action.DOCUMENT_WRITE, doc)
     return (Permission.EDIT if writable else Permission.READ), doc.group_id
 

@@ -1,17 +1,27 @@
 """Typed settings, read in one place from ``PLEIN_*`` environment variables (and CLI flags).
 
 Nothing else in the code base reads ``os.environ``: tests and the CLI build a :class:`Settings`
-and hand it to :func:`app.create_app`.
+and hand it to :func:`app.create_app`. Parsing is pydantic-settings'; the rules below only say
+what pydantic cannot know, in the words an operator sees (a :class:`ConfigurationError` at start).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, get_type_hints
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import AfterValidator, BeforeValidator, Field, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from pydantic_settings.sources.utils import parse_env_vars
 
 from app.errors import ConfigurationError
 from sync import SyncLimits
@@ -21,211 +31,240 @@ from sync.render import MIN_DEPTH as NOTE_MIN_DEPTH
 
 ENV_PREFIX = "PLEIN_"
 SMTP_SCHEMES = ("smtp", "smtp+starttls", "smtps")
+ARGON2_MIN_MEMORY_KIB = 19 * 1024
+ARGON2_MIN_TIME_COST = 2
+
+# The error type of the rules below: its message follows the variable's name as it stands.
+RULE = "plein_setting"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Every setting Plein has; each field's ``doc`` is what ``docs/configuration.md`` lists."""
+def _rule(message: str, holds: Callable[[Any], bool]) -> AfterValidator:
+    def check(value: Any) -> Any:
+        if not holds(value):
+            raise PydanticCustomError(RULE, message)
+        return value
 
-    data_dir: Path = field(
+    return AfterValidator(check)
+
+
+def _flag(raw: object) -> object:
+    """Booleans as operators write them; stricter than pydantic's (no t/f/y/n), spaces allowed."""
+    if not isinstance(raw, str):
+        return raw
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise PydanticCustomError(RULE, "is not a boolean: {raw}", {"raw": repr(raw)})
+
+
+def _origins(raw: object) -> object:
+    if not isinstance(raw, str):
+        return raw
+    return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
+
+
+Positive = Annotated[int, _rule("must be positive", lambda value: value > 0)]
+NonNegative = Annotated[int, _rule("must not be negative", lambda value: value >= 0)]
+NoteDepth = Annotated[int, _rule(
+    f"must be between {NOTE_MIN_DEPTH} and {NOTE_DEPTH_LIMIT}",
+    lambda value: NOTE_MIN_DEPTH <= value <= NOTE_DEPTH_LIMIT,
+)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
+# Comma separated, not JSON (NoDecode): "https://a.example, https://b.example/".
+Origins = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_origins)]
+SmtpUrl = Annotated[str, _rule(
+    "must start with smtp://, smtp+starttls:// or smtps://",
+    lambda value: not value or value.split("://", 1)[0] in SMTP_SCHEMES,
+)]
+
+
+class Settings(BaseSettings):
+    """Every setting Plein has; each field's description is what ``docs/configuration.md`` lists."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True)
+
+    data_dir: Path = Field(
         default=Path("./plein-data"),
-        metadata={
-            "doc": "Directory for the database, key file, blobs and index (created on first run)."
-        },
+        description="Directory for the database, key file, blobs and index (created on first run).",
     )
-    database_url: str = field(
+    database_url: str = Field(
         default="",
-        metadata={"doc": "SQLAlchemy URL; empty means SQLite at DATA_DIR/plein.sqlite3."},
+        description="SQLAlchemy URL; empty means SQLite at DATA_DIR/plein.sqlite3.",
     )
-    key_file: Path | None = field(
+    key_file: Path | None = Field(
         default=None,
-        metadata={"doc": "Key-encryption key file (mode 0600); default DATA_DIR/keys.json."},
+        description="Key-encryption key file (mode 0600); default DATA_DIR/keys.json.",
     )
-    secret_file: Path | None = field(
+    secret_file: Path | None = Field(
         default=None,
-        metadata={
-            "doc": "Random secret for CSRF tokens; default DATA_DIR/secret (created on first run)."
-        },
+        description="Random secret for CSRF tokens; default DATA_DIR/secret "
+        "(created on first run).",
     )
-    host: str = field(default="127.0.0.1", metadata={"doc": "Address `plein serve` listens on."})
-    port: int = field(default=8000, metadata={"doc": "Port `plein serve` listens on."})
-    base_url: str = field(
+    host: str = Field(default="127.0.0.1", description="Address `plein serve` listens on.")
+    port: Positive = Field(default=8000, description="Port `plein serve` listens on.")
+    base_url: str = Field(
         default="",
-        metadata={
-            "doc": "Public URL (e.g. https://plein.example.nl); empty means http://HOST:PORT."
-        },
+        description="Public URL (e.g. https://plein.example.nl); empty means http://HOST:PORT.",
     )
-    allowed_origins: tuple[str, ...] = field(
+    allowed_origins: Origins = Field(
         default=(),
-        metadata={
-            "doc": "Extra origins (comma separated) allowed for WebSockets and cookie requests."
-        },
+        description="Extra origins (comma separated) allowed for WebSockets and cookie requests.",
     )
-    open_registration: bool = field(
+    open_registration: Flag = Field(
         default=True,
-        metadata={"doc": "Whether anyone may create an account (the first user may always)."},
+        description="Whether anyone may create an account (the first user may always).",
     )
-    secure_cookies: bool | None = field(
+    secure_cookies: Flag | None = Field(
         default=None,
-        metadata={"doc": "Force the Secure cookie flag; default: on when BASE_URL is https."},
+        description="Force the Secure cookie flag; default: on when BASE_URL is https.",
     )
-    session_days: int = field(default=14, metadata={"doc": "Days a session lives without use."})
-    max_upload_bytes: int = field(
+    session_days: int = Field(default=14, description="Days a session lives without use.")
+    max_upload_bytes: Positive = Field(
         default=1024 * 1024 * 1024,
-        metadata={"doc": "Largest accepted upload in bytes (413 above)."},
+        description="Largest accepted upload in bytes (413 above).",
     )
-    max_json_bytes: int = field(
-        default=256 * 1024, metadata={"doc": "Largest accepted JSON or form request body in bytes."}
+    max_json_bytes: Positive = Field(
+        default=256 * 1024, description="Largest accepted JSON or form request body in bytes.",
     )
-    login_free_failures: int = field(
-        default=3, metadata={"doc": "Failed sign-ins allowed before delays start."}
+    login_free_failures: int = Field(
+        default=3, description="Failed sign-ins allowed before delays start.",
     )
-    login_max_delay_seconds: int = field(
-        default=900, metadata={"doc": "Cap on the growing delay after failed sign-ins."}
+    login_max_delay_seconds: int = Field(
+        default=900, description="Cap on the growing delay after failed sign-ins.",
     )
-    argon2_memory_kib: int = field(
-        default=19 * 1024, metadata={"doc": "argon2id memory cost in KiB (at least 19456)."}
+    argon2_memory_kib: int = Field(
+        default=19 * 1024, description="argon2id memory cost in KiB (at least 19456).",
     )
-    argon2_time_cost: int = field(default=2, metadata={"doc": "argon2id iterations (at least 2)."})
-    default_language: str = field(default="nl", metadata={"doc": "UI language: nl or en."})
-    page_size: int = field(default=50, metadata={"doc": "Default page size of list endpoints."})
-    max_page_size: int = field(default=500, metadata={"doc": "Largest page size a client may ask."})
-    group_quota_bytes: int = field(
+    argon2_time_cost: int = Field(default=2, description="argon2id iterations (at least 2).")
+    default_language: Literal["nl", "en"] = Field(
+        default="nl", description="UI language: nl or en."
+    )
+    page_size: Positive = Field(
+        default=50,
+        description="Default `limit` of the API's list endpoints (groups, comments, activity, "
+        "notifications).",
+    )
+    max_page_size: Positive = Field(
+        default=500, description="Largest `limit` a client may ask of those endpoints (400 above).",
+    )
+    group_quota_bytes: int = Field(
         default=10 * 1024 * 1024 * 1024,
-        metadata={"doc": "Bytes of stored files (all versions) a group may use; 0 = no limit."},
+        description="Bytes of stored files (all versions) a group may use; 0 = no limit.",
     )
-    trash_days: int = field(
-        default=30, metadata={"doc": "Days an item stays in the trash before it is purged."}
+    trash_days: int = Field(
+        default=30, description="Days an item stays in the trash before it is purged.",
     )
-    version_retention: bool = field(
+    version_retention: Flag = Field(
         default=True,
-        metadata={
-            "doc": "Thin old file versions: keep all for a day, hourly for a week, daily for "
-            "30 days, weekly after; labelled and current versions are always kept."
-        },
+        description="Thin old file versions: keep all for a day, hourly for a week, daily for "
+        "30 days, weekly after; labelled and current versions are always kept.",
     )
-    maintenance_interval_seconds: int = field(
-        default=3600, metadata={"doc": "How often trash purge and version thinning run."}
+    maintenance_interval_seconds: Positive = Field(
+        default=3600, description="How often trash purge and version thinning run.",
     )
-    sync_max_message_bytes: int = field(
-        default=1024 * 1024, metadata={"doc": "Largest live-sync WebSocket message in bytes."}
+    sync_max_message_bytes: int = Field(
+        default=1024 * 1024, description="Largest live-sync WebSocket message in bytes.",
     )
-    sync_max_document_bytes: int = field(
-        default=16 * 1024 * 1024, metadata={"doc": "Largest encoded state of one note in bytes."}
+    sync_max_document_bytes: int = Field(
+        default=16 * 1024 * 1024, description="Largest encoded state of one note in bytes.",
     )
-    sync_messages_per_second: int = field(
-        default=200, metadata={"doc": "Sustained live-sync messages per second per connection."}
+    sync_messages_per_second: int = Field(
+        default=200, description="Sustained live-sync messages per second per connection.",
     )
-    sync_queue_messages: int = field(
+    sync_queue_messages: int = Field(
         default=1024,
-        metadata={
-            "doc": "Outbound messages queued per connection before a slow reader is disconnected."
-        },
+        description="Outbound messages queued per connection before a slow reader is disconnected.",
     )
-    sync_awareness_per_second: int = field(
+    sync_awareness_per_second: Positive = Field(
         default=20,
-        metadata={"doc": "Live-sync presence (awareness) messages per second per connection."},
+        description="Live-sync presence (awareness) messages per second per connection.",
     )
-    sync_ticket_seconds: int = field(
+    sync_ticket_seconds: Positive = Field(
         default=60,
-        metadata={"doc": "How long a single-use live-sync ticket may wait to be used."},
+        description="How long a single-use live-sync ticket may wait to be used.",
     )
-    live_check_seconds: int = field(
+    live_check_seconds: Positive = Field(
         default=10,
-        metadata={
-            "doc": "How often open live channels re-check that their credential and access "
-            "still hold (a safety net: sign-out, password change and revocation act at once)."
-        },
+        description="How often open live channels re-check that their credential and access "
+        "still hold (a safety net: sign-out, password change and revocation act at once).",
     )
-    note_snapshot_minutes: int = field(
+    note_snapshot_minutes: int = Field(
         default=10,
-        metadata={
-            "doc": "Automatic note versions: at most one per this many minutes, taken "
-            "after a pause in editing."
-        },
+        description="Automatic note versions: at most one per this many minutes, taken "
+        "after a pause in editing.",
     )
-    note_snapshot_pause_seconds: int = field(
-        default=60, metadata={"doc": "Quiet time after which an automatic note version is taken."}
+    note_snapshot_pause_seconds: int = Field(
+        default=60, description="Quiet time after which an automatic note version is taken.",
     )
-    indexer: str = field(
+    indexer: Literal["inprocess", "external"] = Field(
         default="inprocess",
-        metadata={
-            "doc": "inprocess: the server runs the indexing worker; external: run "
-            "`plein indexer` as its own process (one writer either way)."
-        },
+        description="inprocess: the server runs the indexing worker; external: run "
+        "`plein indexer` as its own process (one writer either way).",
     )
-    index_max_file_bytes: int = field(
+    index_max_file_bytes: int = Field(
         default=64 * 1024 * 1024,
-        metadata={"doc": "Files larger than this are found by name and metadata only."},
+        description="Files larger than this are found by name and metadata only.",
     )
-    search_threads: int = field(
+    search_threads: Positive = Field(
         default=4,
-        metadata={
-            "doc": "Worker threads reserved for searches (their own pool: a burst of searches "
-            "never holds the threads other requests and live editing use)."
-        },
+        description="Worker threads reserved for searches (their own pool: a burst of searches "
+        "never holds the threads other requests and live editing use).",
     )
-    search_per_person: int = field(
+    search_per_person: Positive = Field(
         default=4,
-        metadata={"doc": "Searches one person may have running or waiting at once (429 above)."},
+        description="Searches one person may have running or waiting at once (429 above).",
     )
-    log_level: str = field(
-        default="info", metadata={"doc": "Log level: debug, info, warning, error."}
+    log_level: str = Field(
+        default="info", description="Log level: debug, info, warning, error.",
     )
-    comment_max_chars: int = field(
-        default=10_000, metadata={"doc": "Longest accepted comment body in characters (400 above)."}
+    comment_max_chars: Positive = Field(
+        default=10_000, description="Longest accepted comment body in characters (400 above).",
     )
-    comments_per_minute: int = field(
+    comments_per_minute: NonNegative = Field(
         default=20,
-        metadata={"doc": "Comments one person may post per minute (429 above); 0 = no limit."},
+        description="Comments one person may post per minute (429 above); 0 = no limit.",
     )
-    smtp_url: str = field(
+    smtp_url: SmtpUrl = Field(
         default="",
-        metadata={
-            "doc": "Outgoing mail server for notification e-mail: smtp://[user:pass@]host:port "
-            "(plain), smtp+starttls://... or smtps://... (TLS); empty = no e-mail."
-        },
+        description="Outgoing mail server for notification e-mail: smtp://[user:pass@]host:port "
+        "(plain), smtp+starttls://... or smtps://... (TLS); empty = no e-mail.",
     )
-    mail_from: str = field(
+    mail_from: str = Field(
         default="",
-        metadata={"doc": "From address of notification e-mail; empty = plein@ the BASE_URL host."},
+        description="From address of notification e-mail; empty = plein@ the BASE_URL host.",
     )
-    mail_interval_seconds: int = field(
+    mail_interval_seconds: Positive = Field(
         default=30,
-        metadata={"doc": "How often immediate notification e-mail and due daily digests are sent."},
+        description="How often immediate notification e-mail and due daily digests are sent.",
     )
-    note_max_depth: int = field(
+    note_max_depth: NoteDepth = Field(
         default=NOTE_MAX_DEPTH,
-        metadata={
-            "doc": f"Levels of nesting (quotes, lists) a note shows as structure "
-            f"({NOTE_MIN_DEPTH}-{NOTE_DEPTH_LIMIT}); deeper content is shown as plain text, and "
-            "Markdown imports nest at most min(this, 20) levels."
-        },
+        description=f"Levels of nesting (quotes, lists) a note shows as structure "
+        f"({NOTE_MIN_DEPTH}-{NOTE_DEPTH_LIMIT}); deeper content is shown as plain text, and "
+        "Markdown imports nest at most min(this, 20) levels.",
     )
-    upload_idle_seconds: int = field(
+    upload_idle_seconds: Positive = Field(
         default=60,
-        metadata={
-            "doc": "An upload or request body that sends nothing for this many seconds is "
-            "ended with 408 and its partial file removed."
-        },
+        description="An upload or request body that sends nothing for this many seconds is "
+        "ended with 408 and its partial file removed.",
     )
 
-    require_email_verification: str = field(
+    require_email_verification: Literal["auto", "on", "off"] = Field(
         default="auto",
-        metadata={
-            "doc": "Whether a new account must prove its e-mail address (by a link sent to it) "
-            "before it can sign in: auto (when SMTP_URL is set), on or off. The first account "
-            "and accounts made with `plein createuser` count as verified."
-        },
+        description="Whether a new account must prove its e-mail address (by a link sent to it) "
+        "before it can sign in: auto (when SMTP_URL is set), on or off. The first account "
+        "and accounts made with `plein createuser` count as verified.",
     )
-    email_verification_hours: int = field(
-        default=48, metadata={"doc": "Hours an e-mail verification link stays valid."}
+    email_verification_hours: Positive = Field(
+        default=48, description="Hours an e-mail verification link stays valid.",
     )
-    password_reset_minutes: int = field(
-        default=60, metadata={"doc": "Minutes a password reset link stays valid."}
+    password_reset_minutes: Positive = Field(
+        default=60, description="Minutes a password reset link stays valid.",
     )
-    invitation_days: int = field(
-        default=14, metadata={"doc": "Days an invitation link sent by e-mail stays valid."}
+    invitation_days: Positive = Field(
+        default=14, description="Days an invitation link sent by e-mail stays valid.",
     )
 
     @property
@@ -265,88 +304,75 @@ class Settings:
             max_awareness_per_second=float(self.sync_awareness_per_second),
         )
 
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if (self.argon2_memory_kib < ARGON2_MIN_MEMORY_KIB
+                or self.argon2_time_cost < ARGON2_MIN_TIME_COST):
+            raise PydanticCustomError(
+                RULE, "argon2id needs at least m=19456 KiB and t=2 (OWASP minimum)")
+        if self.page_size > self.max_page_size:
+            raise PydanticCustomError(
+                RULE, "PLEIN_PAGE_SIZE must not be larger than PLEIN_MAX_PAGE_SIZE")
+        if self.require_email_verification == "on" and not self.smtp_url:
+            # Nobody could ever prove an address: every new account would be locked out.
+            raise PydanticCustomError(
+                RULE, "PLEIN_REQUIRE_EMAIL_VERIFICATION=on needs PLEIN_SMTP_URL")
+        return self
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            raise ConfigurationError(_explain(exc)) from exc
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # ``Settings(...)`` takes only what it is given: the environment is read by from_env,
+        # so a test's settings never pick up a developer's PLEIN_* variables.
+        return (init_settings,)
+
     def replace(self, **changes: Any) -> Settings:
-        return dataclasses.replace(self, **changes)
+        return type(self)(**{**dict(self), **changes})
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
         """Settings from ``PLEIN_*`` variables; explicit ``overrides`` (CLI flags) win."""
-        env = os.environ if environ is None else environ
-        hints = get_type_hints(cls)
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None and raw != "":
-                values[f.name] = _parse(f.name, hints[f.name], raw)
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)
-        settings.validate()
-        return settings
-
-    def validate(self) -> None:
-        if self.indexer not in ("inprocess", "external"):
-            raise ConfigurationError("PLEIN_INDEXER must be inprocess or external")
-        if self.default_language not in ("nl", "en"):
-            raise ConfigurationError("PLEIN_DEFAULT_LANGUAGE must be nl or en")
-        if self.argon2_memory_kib < 19 * 1024 or self.argon2_time_cost < 2:
-            raise ConfigurationError("argon2id needs at least m=19456 KiB and t=2 (OWASP minimum)")
-        for name in (
-            "max_upload_bytes",
-            "max_json_bytes",
-            "page_size",
-            "max_page_size",
-            "port",
-            "maintenance_interval_seconds",
-            "comment_max_chars",
-            "mail_interval_seconds",
-            "email_verification_hours",
-            "password_reset_minutes",
-            "invitation_days",
-            "sync_awareness_per_second",
-            "sync_ticket_seconds",
-            "live_check_seconds",
-            "search_threads",
-            "search_per_person",
-            "upload_idle_seconds",
-        ):
-            if getattr(self, name) <= 0:
-                raise ConfigurationError(f"PLEIN_{name.upper()} must be positive")
-        if not NOTE_MIN_DEPTH <= self.note_max_depth <= NOTE_DEPTH_LIMIT:
-            raise ConfigurationError(f"PLEIN_NOTE_MAX_DEPTH must be between {NOTE_MIN_DEPTH} "
-                                     f"and {NOTE_DEPTH_LIMIT}")
-        if self.comments_per_minute < 0:
-            raise ConfigurationError("PLEIN_COMMENTS_PER_MINUTE must not be negative")
-        if self.require_email_verification not in ("auto", "on", "off"):
-            raise ConfigurationError("PLEIN_REQUIRE_EMAIL_VERIFICATION must be auto, on or off")
-        if self.require_email_verification == "on" and not self.smtp_url:
-            # Nobody could ever prove an address: every new account would be locked out.
-            raise ConfigurationError("PLEIN_REQUIRE_EMAIL_VERIFICATION=on needs PLEIN_SMTP_URL")
-        if self.smtp_url and self.smtp_url.split("://", 1)[0] not in SMTP_SCHEMES:
-            raise ConfigurationError(
-                "PLEIN_SMTP_URL must start with smtp://, smtp+starttls:// or smtps://"
-            )
+        found = _Environ(cls, os.environ if environ is None else environ)()
+        return cls(**{**found, **{k: v for k, v in overrides.items() if v is not None}})
 
 
-def _parse(name: str, hint: Any, raw: str) -> Any:
-    text = str(hint)
-    try:
-        if hint is bool or text == "bool | None":
-            return _parse_bool(raw)
-        if hint is int:
-            return int(raw)
-        if "Path" in text:
-            return Path(raw)
-        if "tuple" in text:
-            return tuple(part.strip().rstrip("/") for part in raw.split(",") if part.strip())
-        return raw
-    except ValueError as exc:
-        raise ConfigurationError(f"PLEIN_{name.upper()}: {exc}") from exc
+class _Environ(EnvSettingsSource):
+    """The ``PLEIN_*`` variables of one mapping: ``os.environ``, or a test's dict."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return parse_env_vars(self._environ, self.case_sensitive, self.env_ignore_empty,
+                              self.env_parse_none_str)
 
 
-def _parse_bool(raw: str) -> bool:
-    lowered = raw.strip().lower()
-    if lowered in ("1", "true", "yes", "on"):
-        return True
-    if lowered in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"not a boolean: {raw!r}")
+def _explain(exc: ValidationError) -> str:
+    """One line per bad variable, named as the operator set it."""
+    lines: dict[str, str] = {}
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        if name in lines:  # a union (``bool | None``) reports each member; the first says it
+            continue
+        variable = ENV_PREFIX + name.upper() if name else ""
+        if error["type"] == RULE:
+            lines[name] = f"{variable} {error['msg']}".strip()
+        elif error["type"] == "literal_error":
+            *first, last = get_args(Settings.model_fields[name].annotation)
+            lines[name] = f"{variable} must be {', '.join(first)} or {last}"
+        else:
+            lines[name] = f"{variable}: {error['msg']}"
+    return "; ".join(lines.values())

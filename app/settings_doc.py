@@ -1,12 +1,12 @@
-"""Write ``docs/configuration.md`` from the :class:`Settings` fields, so the operators' table
-cannot fall behind the code (``python -m app.settings_doc``; a test checks it)."""
+"""Write ``docs/configuration.md`` from the :class:`Settings` fields and their descriptions,
+so the operators' table cannot fall behind the code (``python -m app.settings_doc``; a test
+checks it)."""
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 
-from app.settings import Settings
+from app.settings import ENV_PREFIX, Settings
 
 HEADER = """# Configuration
 
@@ -72,8 +72,8 @@ def _default(value: object) -> str:
 
 
 def render() -> str:
-    rows = [f"| `PLEIN_{f.name.upper()}` | `{_default(f.default)}` | {f.metadata['doc']} |"
-            for f in dataclasses.fields(Settings)]
+    rows = [f"| `{ENV_PREFIX}{name.upper()}` | `{_default(field.default)}` | {field.description} |"
+            for name, field in Settings.model_fields.items()]
     return HEADER + "\n".join(rows) + "\n" + FOOTER
 
 

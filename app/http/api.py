@@ -20,6 +20,7 @@ from app.http.context import in_transaction as run_in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
 from app.http.upload_flow import Refused, Stored, UploadSteps, run_upload
+from app.i18n import N_
 from app.services.documents import ReceivedFile
 
 Handler = Callable[..., Any]
@@ -144,13 +145,13 @@ def parse_json_body(request: Request, raw: bytes, model: type[BaseModel]) -> Bas
     if not raw and content_type == "":
         raw, content_type = b"{}", "application/json"
     if content_type != "application/json":
-        raise UnsupportedMediaType("Send JSON with Content-Type: application/json.")
+        raise UnsupportedMediaType(N_("Send JSON with Content-Type: application/json."))
     try:
         data = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="malformed_json") from exc
     if not isinstance(data, dict):
-        raise BadRequest("The body must be a JSON object.", code="malformed_json")
+        raise BadRequest(N_("The body must be a JSON object."), code="malformed_json")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -159,7 +160,9 @@ def parse_json_body(request: Request, raw: bytes, model: type[BaseModel]) -> Bas
 
 def parse_query(request: Request, model: type[BaseModel]) -> BaseModel:
     try:
-        return model.model_validate(dict(request.query_params))
+        # The running settings give list endpoints their page sizes (app.schemas.common.Page).
+        return model.model_validate(dict(request.query_params),
+                                    context={"settings": request.app.state.runtime.settings})
     except ValidationError as exc:
         raise validation_error(exc) from exc
 

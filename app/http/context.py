@@ -18,6 +18,7 @@ from starlette.requests import HTTPConnection
 from app.access import Access
 from app.credential_events import session_key, token_key
 from app.errors import CSRFFailed, HTTPError, NotSignedIn
+from app.i18n import N_
 from app.models import ApiToken, User
 from app.runtime import Runtime
 from app.services import accounts
@@ -125,9 +126,9 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False,
     if secret is not None:
         found = accounts.token_user(ctx.db, secret)
         if found is None:
-            raise NotSignedIn("The access token is not valid.", code="invalid_token")
+            raise NotSignedIn(N_("The access token is not valid."), code="invalid_token")
         if found[0].document_id is not None and found[0].document_id != document_id:
-            raise NotSignedIn("This access token is for one document only.",
+            raise NotSignedIn(N_("This access token is for one document only."),
                               code="invalid_token")
         ctx.api_token, ctx.user = found
         ctx.touch_token = accounts.is_stale(found[0].last_used_at)

@@ -21,6 +21,7 @@ from app.errors import (
     PleinError,
     RateLimited,
 )
+from app.i18n import N_
 from storage import StorageError
 
 log = logging.getLogger("plein.http")
@@ -69,13 +70,13 @@ async def on_starlette_error(request: Request, exc: Exception) -> Response:
 async def on_integrity_error(request: Request, exc: Exception) -> Response:
     # Two requests raced for the same unique row: the loser gets a clear 409, not a 500.
     log.info("integrity error turned into 409: %s", exc)
-    return render(request, Conflict("This conflicts with a change made at the same time; "
-                                    "try again.", code="concurrent_change"))
+    return render(request, Conflict(N_("This conflicts with a change made at the same time; "
+                                    "try again."), code="concurrent_change"))
 
 
 async def on_operational_error(request: Request, exc: Exception) -> Response:
     log.exception("database error")
-    err = HTTPError("The database is busy; try again in a moment.", code="database_busy")
+    err = HTTPError(N_("The database is busy; try again in a moment."), code="database_busy")
     err.status = 503
     return render(request, err)
 
@@ -86,8 +87,8 @@ async def on_storage_error(request: Request, exc: Exception) -> Response:
     # the upload was *not* stored and may be retried later; the previous version is untouched
     # because nothing was made visible. The message never carries paths, keys or plaintext.
     log.error("storage error: %s", exc, exc_info=exc)
-    err = HTTPError("The file store could not complete this request; nothing was changed. "
-                    "Try again later.", code="storage_unavailable")
+    err = HTTPError(N_("The file store could not complete this request; nothing was changed. "
+                    "Try again later."), code="storage_unavailable")
     err.status = 503
     return render(request, err)
 
@@ -95,7 +96,7 @@ async def on_storage_error(request: Request, exc: Exception) -> Response:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error", exc_info=exc)
     err = PleinError()
-    http = HTTPError("Something went wrong on our side; it has been logged.",
+    http = HTTPError(N_("Something went wrong on our side; it has been logged."),
                      code=err.code)
     http.status = 500
     return render(request, http)

@@ -24,9 +24,10 @@ from starlette.requests import HTTPConnection
 
 from app.errors import RateLimited
 from app.http.context import Ctx, authenticate, in_transaction
+from app.i18n import N_
 
 T = TypeVar("T")
-TOO_MANY = "Too many searches at once; wait for the ones running to finish."
+TOO_MANY = N_("Too many searches at once; wait for the ones running to finish.")
 
 
 class SearchGate:

@@ -17,6 +17,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.errors import RequestTimeout
+from app.i18n import N_
 
 
 class BodyIdleTimeout:
@@ -38,7 +39,7 @@ class BodyIdleTimeout:
                 message = await receive()
             if scope_.cancelled_caught:
                 body_done = True  # what follows (the 408) must not wait on the body again
-                raise RequestTimeout("The upload stopped arriving; try again.")
+                raise RequestTimeout(N_("The upload stopped arriving; try again."))
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
             return message

@@ -16,6 +16,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
+from app.i18n import N_
 from app.services.documents import ReceivedFile
 from indexer import sniff_mime_async
 from indexer.extract import SNIFF_BYTES
@@ -77,7 +78,7 @@ class _Receiver:
         self.part_count += 1
         self.headers = {}
         if self.part_count > self.max_files + MAX_PARTS:
-            self.error = BadRequest("Too many parts in the upload.", code="too_many_parts")
+            self.error = BadRequest(N_("Too many parts in the upload."), code="too_many_parts")
 
     def on_header_field(self, data: bytes, start: int, end: int) -> None:
         self.header_field += data[start:end]
@@ -128,7 +129,7 @@ class _Receiver:
         elif self.current is not None:
             self.field_buffer += chunk
             if len(self.field_buffer) > MAX_FIELD_BYTES:
-                self.error = PayloadTooLarge("A form field is too large.", field=self.current)
+                self.error = PayloadTooLarge(N_("A form field is too large."), field=self.current)
 
     def on_part_end(self) -> None:
         if isinstance(self.current, _Part):
@@ -171,10 +172,10 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
     deletes (:func:`delete_blobs`). On any error every blob and temp file of it is removed."""
     content_type, options = parse_options_header(request.headers.get("content-type", ""))
     if content_type != b"multipart/form-data":
-        raise UnsupportedMediaType("Upload the file as multipart/form-data with a part 'file'.")
+        raise UnsupportedMediaType(N_("Upload the file as multipart/form-data with a part 'file'."))
     boundary = options.get(b"boundary")
     if not boundary:
-        raise BadRequest("The multipart body has no boundary.", code="bad_multipart")
+        raise BadRequest(N_("The multipart body has no boundary."), code="bad_multipart")
     declared = request.headers.get("content-length", "")
     if max_files == 1 and declared.isdigit() and int(declared) > max_bytes + 64 * 1024:
         raise PayloadTooLarge(f"The file is larger than the limit of {max_bytes} bytes.",
@@ -204,11 +205,11 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
             raise receiver.error
         await _pump(store, receiver)
         if not receiver.files:
-            raise BadRequest("The upload has no part named 'file'.", field="file",
+            raise BadRequest(N_("The upload has no part named 'file'."), field="file",
                              code="no_file")
     except ClientDisconnect:
         await _discard(store, receiver.files)
-        raise BadRequest("The upload was interrupted.", code="upload_interrupted") from None
+        raise BadRequest(N_("The upload was interrupted."), code="upload_interrupted") from None
     except BaseException:
         await _discard(store, receiver.files)
         raise

@@ -7,10 +7,19 @@ from app.models.discussions import Comment
 from app.models.documents import Blob, Document, DocumentVersion
 from app.models.folders import Folder, FolderMember
 from app.models.groups import Group, Invitation, Membership
+from app.models.roles import (
+    GROUP_MANAGERS,
+    AccessLevel,
+    FolderMemberRole,
+    GroupRole,
+    MembershipState,
+)
 from app.models.search import IndexTask
 from app.models.tickets import SyncTicket
 
 __all__ = [
+    "GROUP_MANAGERS",
+    "AccessLevel",
     "AccountToken",
     "Activity",
     "ApiToken",
@@ -21,12 +30,15 @@ __all__ = [
     "DocumentVersion",
     "Folder",
     "FolderMember",
+    "FolderMemberRole",
     "Follow",
     "Group",
+    "GroupRole",
     "IndexTask",
     "Invitation",
     "LoginFailure",
     "Membership",
+    "MembershipState",
     "Notification",
     "NotificationSettings",
     "SyncTicket",

@@ -1,5 +1,5 @@
-"""Documents (uploaded files; notes arrive with co-editing), their versions, and the blobs that
-hold the encrypted bytes."""
+"""Documents (uploaded files and co-edited notes), their versions, and the blobs that hold the
+encrypted bytes."""
 
 from __future__ import annotations
 

@@ -8,10 +8,8 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.roles import AccessLevel, FolderMemberRole
 from app.models.sealed import SealedText
-
-FOLDER_ACCESS = ("open", "closed")
-FOLDER_ROLES = ("viewer", "editor")
 
 
 class Folder(Base):
@@ -26,7 +24,7 @@ class Folder(Base):
     # The folder's own setting. "open" adds no restriction of its own (it inherits the parent's);
     # "closed" narrows to the folder's member list. Effective access is the intersection along
     # the path from the root, so a folder can never be wider than its parent.
-    access: Mapped[str] = mapped_column(String(10), default="open")
+    access: Mapped[str] = mapped_column(String(10), default=AccessLevel.OPEN)
     created_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
@@ -44,4 +42,4 @@ class FolderMember(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     folder_id: Mapped[str] = mapped_column(ForeignKey("folders.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default="viewer")
+    role: Mapped[str] = mapped_column(String(10), default=FolderMemberRole.VIEWER)

@@ -8,11 +8,8 @@ from sqlalchemy import ForeignKey, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
+from app.models.roles import GroupRole, MembershipState
 from app.models.sealed import SealedText
-
-GROUP_ACCESS = ("open", "closed")
-ROLES = ("owner", "admin", "member")
-ROLE_RANK = {"member": 1, "admin": 2, "owner": 3}
 
 
 class Group(Base):
@@ -21,7 +18,7 @@ class Group(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     name: Mapped[str] = mapped_column(SealedText("groups.name"))
     description: Mapped[str] = mapped_column(SealedText("groups.description"), default="")
-    access: Mapped[str] = mapped_column(String(10))
+    access: Mapped[str] = mapped_column(String(10))  # an AccessLevel
     # Nullable only because the root folder row needs the group id first; it is set in the
     # same transaction.
     root_folder_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
@@ -32,7 +29,7 @@ class Group(Base):
 
 
 class Membership(Base):
-    """A person's place in a group: ``state`` is ``member`` or ``requested`` (awaiting approval)."""
+    """A person's place in a group: a :class:`GroupRole` and a :class:`MembershipState`."""
 
     __tablename__ = "memberships"
     __table_args__ = (UniqueConstraint("group_id", "user_id"),)
@@ -40,8 +37,8 @@ class Membership(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    role: Mapped[str] = mapped_column(String(10), default="member")
-    state: Mapped[str] = mapped_column(String(10), default="member")
+    role: Mapped[str] = mapped_column(String(10), default=GroupRole.MEMBER)
+    state: Mapped[str] = mapped_column(String(10), default=MembershipState.MEMBER)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
@@ -55,7 +52,7 @@ class Invitation(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     group_id: Mapped[str] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
     email: Mapped[str] = mapped_column(String(254), index=True)
-    role: Mapped[str] = mapped_column(String(10), default="member")
+    role: Mapped[str] = mapped_column(String(10), default=GroupRole.MEMBER)
     invited_by: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )

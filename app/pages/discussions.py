@@ -43,15 +43,6 @@ from app.services import discussions, documents
 KEEPALIVE_SECONDS = 20.0
 T = TypeVar("T")
 
-# Messages of the discussion service that people meet on the pages (extracted for the catalog).
-SERVICE_MESSAGES = (
-    N_("No such comment."),
-    N_("No such comment to reply to."),
-    N_("Only the author can edit a comment."),
-    N_("Only the author or a group owner/admin can delete a comment."),
-    N_("Only the thread's author or an editor can resolve it."),
-    N_("Only a thread (its first comment) can be resolved."),
-)
 
 
 # -- forms ----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from app.errors import BadRequest, NotSignedIn, PayloadTooLarge
 from app.http.context import Ctx, authenticate, check_csrf, in_transaction
 from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
+from app.i18n import N_
 from app.models import User
 from app.pages.render import choose_language, render_html
 from app.runtime import Runtime
@@ -115,7 +116,7 @@ async def _read_form(request: Request, limit: int) -> FormData:
         if content_type.startswith("multipart/form-data"):
             return await request.form(max_files=0, max_fields=FORM_MAX_FIELDS,
                                       max_part_size=FORM_FIELD_LIMIT)
-        raise BadRequest("Send the form as application/x-www-form-urlencoded.")
+        raise BadRequest(N_("Send the form as application/x-www-form-urlencoded."))
     return await request.form(max_files=0, max_fields=FORM_MAX_FIELDS,
                               max_part_size=FORM_FIELD_LIMIT)
 

@@ -14,12 +14,10 @@ from starlette.routing import BaseRoute
 from app.errors import NotFound
 from app.http.context import Ctx
 from app.models import Activity, Comment, Group, Notification, User
-from app.pages.forms import N_
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.services import markdown, notifications
 
 PER_PAGE = 50
-SERVICE_MESSAGES = (N_("Only members see a group's activity."),)
 
 
 def unread_badge(ctx: Ctx) -> int:

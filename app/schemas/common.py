@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.settings import Settings
 
 
 def _clean_line(value: str) -> str:
@@ -43,8 +55,10 @@ FolderName = Annotated[
 LongText = Annotated[str, StringConstraints(max_length=5000), AfterValidator(_clean_text)]
 Password = Annotated[str, StringConstraints(min_length=10, max_length=200)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
-AccessLevel = Literal["open", "closed"]
-GroupRole = Literal["owner", "admin", "member"]
+# The words of app.models.roles as the API accepts them: Literal rather than the enums so that
+# a wrong value reads "should be 'open' or 'closed'" (tests/app/test_groups.py keeps both equal).
+AccessName = Literal["open", "closed"]
+GroupRoleName = Literal["owner", "admin", "member"]
 FolderRoleName = Literal["viewer", "editor"]
 
 
@@ -54,8 +68,37 @@ class Input(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
 
 
+# Page sizes where no running settings are given (a schema validated outside a request).
+_DEFAULT_SETTINGS = Settings()
+
+
+def _settings(info: ValidationInfo) -> Settings:
+    found = (info.context or {}).get("settings")
+    return found if isinstance(found, Settings) else _DEFAULT_SETTINGS
+
+
 class Page(BaseModel):
+    """``limit``/``offset`` of a list endpoint: ``limit`` defaults to ``PLEIN_PAGE_SIZE`` and may
+    be at most ``PLEIN_MAX_PAGE_SIZE`` (the API passes its settings as validation context)."""
+
     model_config = ConfigDict(extra="ignore")
 
-    limit: int = Field(default=50, ge=1, le=500)
+    limit: int = Field(default=_DEFAULT_SETTINGS.page_size, ge=1)
     offset: int = Field(default=0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_size(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and "limit" not in data:
+            return {**data, "limit": _settings(info).page_size}
+        return data
+
+    @field_validator("limit")
+    @classmethod
+    def _largest_size(cls, limit: int, info: ValidationInfo) -> int:
+        largest = _settings(info).max_page_size
+        if limit > largest:
+            # The shape of pydantic's own ``le`` error, as before this was a setting.
+            raise PydanticCustomError("less_than_equal",
+                                      "Input should be less than or equal to {le}", {"le": largest})
+        return limit

@@ -5,11 +5,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from app.models import Comment, User
 from app.schemas.accounts import PersonOut
-from app.schemas.common import Id, Input, Page, _clean_text
+from app.schemas.common import Id, Input, _clean_text
 
 # Yjs relative positions, encoded with base64 (standard or URL-safe alphabet) by the editor.
 Base64 = Annotated[str, StringConstraints(min_length=1, max_length=2048,
@@ -48,9 +55,14 @@ class CommentUpdate(Input):
         return self
 
 
-class MentionQuery(Page):
+class MentionQuery(BaseModel):
+    """A few suggestions, not a page of a list: its own sizes, not PLEIN_PAGE_SIZE."""
+
+    model_config = ConfigDict(extra="ignore")
+
     q: Annotated[str, StringConstraints(max_length=100)] = ""
     limit: int = Field(default=10, ge=1, le=50)
+    offset: int = Field(default=0, ge=0)
 
 
 class CommentOut(BaseModel):

@@ -8,14 +8,14 @@ from typing import Literal
 from pydantic import BaseModel
 
 from app.access import Access, FolderRole
-from app.models import Document, Folder, FolderMember, User
+from app.models import Document, Folder, FolderMember, FolderMemberRole, User
 from app.schemas.accounts import PersonOut
-from app.schemas.common import AccessLevel, FolderName, FolderRoleName, Id, Input
+from app.schemas.common import AccessName, FolderName, FolderRoleName, Id, Input
 
 
 class FolderCreate(Input):
     name: FolderName
-    access: AccessLevel | None = None
+    access: AccessName | None = None
 
 
 class FolderUpdate(Input):
@@ -29,11 +29,13 @@ class FolderGrantIn(Input):
 
 
 class FolderAccessIn(Input):
-    access: AccessLevel
+    access: AccessName
     members: list[FolderGrantIn] | None = None
 
 
-_ROLE_NAME = {FolderRole.VIEW: "viewer", FolderRole.EDIT: "editor", FolderRole.MANAGE: "manager"}
+# ``my_role`` of a folder: the member-list words, and "manager" for group owners and admins.
+_ROLE_NAME = {FolderRole.VIEW: str(FolderMemberRole.VIEWER),
+              FolderRole.EDIT: str(FolderMemberRole.EDITOR), FolderRole.MANAGE: "manager"}
 
 
 class FolderSummary(BaseModel):

@@ -7,30 +7,30 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr
 
-from app.models import Group, Invitation, Membership, User
+from app.models import Group, Invitation, Membership, MembershipState, User
 from app.schemas.accounts import PersonOut
-from app.schemas.common import AccessLevel, GroupRole, Input, LongText, Name
+from app.schemas.common import AccessName, GroupRoleName, Input, LongText, Name
 
 
 class GroupCreate(Input):
     name: Name
     description: LongText = ""
-    access: AccessLevel
+    access: AccessName
 
 
 class GroupUpdate(Input):
     name: Name | None = None
     description: LongText | None = None
-    access: AccessLevel | None = None
+    access: AccessName | None = None
 
 
 class MemberAdd(Input):
     email: EmailStr
-    role: GroupRole = "member"
+    role: GroupRoleName = "member"
 
 
 class MemberUpdate(Input):
-    role: GroupRole
+    role: GroupRoleName
 
 
 class GroupOut(BaseModel):
@@ -46,10 +46,11 @@ class GroupOut(BaseModel):
     @classmethod
     def of(cls, group: Group, role: str | None, state: str | None) -> GroupOut:
         # A person who only requested to join sees no folder id: content is for members.
+        member = state == MembershipState.MEMBER
         return cls(id=group.id, name=group.name, description=group.description,
                    access=group.access,
-                   root_folder_id=group.root_folder_id if state == "member" else None,
-                   created_at=group.created_at, my_role=role if state == "member" else None,
+                   root_folder_id=group.root_folder_id if member else None,
+                   created_at=group.created_at, my_role=role if member else None,
                    my_state=state)
 
 

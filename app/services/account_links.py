@@ -18,7 +18,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from app.errors import BadRequest
-from app.models import AccountToken, Group, Invitation, Membership, User, utcnow
+from app.models import (
+    AccountToken,
+    Group,
+    Invitation,
+    Membership,
+    MembershipState,
+    User,
+    utcnow,
+)
 from app.services import activity
 from app.services.mail import Mail
 from app.services.mail import enabled as mail_enabled
@@ -134,10 +142,10 @@ def _become_member(db: Session, invitation: Invitation, user: User) -> Membershi
                                                     Membership.user_id == user.id))
     if membership is None:
         membership = Membership(group_id=invitation.group_id, user_id=user.id,
-                                role=invitation.role, state="member")
+                                role=invitation.role, state=MembershipState.MEMBER)
         db.add(membership)
-    elif membership.state != "member":
-        membership.role, membership.state = invitation.role, "member"
+    elif membership.state != MembershipState.MEMBER:
+        membership.role, membership.state = invitation.role, MembershipState.MEMBER
     else:
         db.delete(invitation)
         db.flush()

@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from app.errors import Conflict, Forbidden, NotFound, RateLimited, Unprocessable
+from app.i18n import N_
 from app.models import (
     ApiToken,
     LoginFailure,
@@ -58,7 +59,7 @@ def register(
     email = normalize_email(email)
     first = db.scalar(select(func.count()).select_from(User)) == 0
     if not first and not settings.open_registration:
-        raise Forbidden("Registration is closed; ask an administrator for an account.",
+        raise Forbidden(N_("Registration is closed; ask an administrator for an account."),
                         code="registration_closed")
     # Hashed before the look-up: a taken address costs the same time as a fresh one.
     password_hash = passwords.hash(password)
@@ -66,7 +67,7 @@ def register(
     verifying = settings.email_verification_required and not by_operator
     if existing is not None:
         if not verifying:
-            raise Conflict("An account with this e-mail address exists.", code="email_taken",
+            raise Conflict(N_("An account with this e-mail address exists."), code="email_taken",
                            field="email")
         mails = account_links.address_taken_mails(settings, existing) if existing.is_active \
             else []
@@ -85,8 +86,8 @@ def require_verified(settings: Settings, user: User) -> None:
     """Signing in needs a proven address while verification is required (the password was
     right, so saying so reveals nothing to a stranger)."""
     if settings.email_verification_required and user.email_verified_at is None:
-        raise Forbidden("Confirm your e-mail address first: open the link we sent you, or ask "
-                        "for a new one.", code="email_unverified")
+        raise Forbidden(N_("Confirm your e-mail address first: open the link we sent you, or ask "
+                        "for a new one."), code="email_unverified")
 
 
 def reset_password(db: Session, passwords: Passwords, secret: str, new: str) -> User:
@@ -131,7 +132,7 @@ def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: da
         wait_until = row.last_failure_at + timedelta(seconds=delay)
         if delay and now < wait_until:
             raise RateLimited(
-                "Too many failed sign-ins; wait a moment before trying again.",
+                N_("Too many failed sign-ins; wait a moment before trying again."),
                 retry_after=int((wait_until - now).total_seconds()) + 1,
             )
 
@@ -230,7 +231,7 @@ def change_password(
     made tokens, and those must not outlive it (docs/security.md, "Credentials and live
     channels"). Open live channels close with them."""
     if not passwords.verify(user.password_hash, current):
-        raise Unprocessable("The current password is wrong.", code="wrong_password",
+        raise Unprocessable(N_("The current password is wrong."), code="wrong_password",
                             field="current_password")
     user.password_hash = passwords.hash(new)
     revoke_all_sessions(db, user.id)
@@ -270,7 +271,7 @@ def list_tokens(db: Session, user: User) -> list[ApiToken]:
 def delete_token(db: Session, user: User, token_id: str) -> None:
     row = db.get(ApiToken, token_id)
     if row is None or row.user_id != user.id:
-        raise NotFound("No such token.")
+        raise NotFound(N_("No such token."))
     db.delete(row)
 
 

@@ -30,7 +30,8 @@ from sqlalchemy.orm import Session, aliased
 
 from app.access import Access, Action
 from app.errors import BadRequest, Forbidden, NotFound, RateLimited, Unprocessable
-from app.models import Comment, Document, Membership, User, utcnow
+from app.i18n import N_
+from app.models import Comment, Document, Membership, MembershipState, User, utcnow
 from app.services import activity, markdown, notifications
 from app.settings import Settings
 
@@ -58,7 +59,7 @@ def get_comment(db: Session, access: Access, comment_id: str) -> tuple[Comment, 
     doc = db.get(Document, comment.document_id) if comment is not None else None
     if comment is None or comment.deleted_at is not None or doc is None \
             or not access.can_document(Action.DOCUMENT_READ, doc):
-        raise NotFound("No such comment.")
+        raise NotFound(N_("No such comment."))
     return comment, doc
 
 
@@ -119,7 +120,7 @@ def mention_people(db: Session, group_id: str, bodies: Iterable[str]
     rows = db.execute(
         select(User.id, User.email, User.name)
         .join(Membership, Membership.user_id == User.id)
-        .where(Membership.group_id == group_id, Membership.state == "member",
+        .where(Membership.group_id == group_id, Membership.state == MembershipState.MEMBER,
                or_(User.id.in_(sorted(ids)), User.email.in_(sorted(emails)))))
     found: dict[str, tuple[str, str]] = {}
     for user_id, email, name in rows:
@@ -134,7 +135,7 @@ def mention_people(db: Session, group_id: str, bodies: Iterable[str]
 
 def _check_body(settings: Settings, body: str) -> str:
     if not body.strip():
-        raise BadRequest("body: must not be empty", code="invalid_field", field="body")
+        raise BadRequest(N_("body: must not be empty"), code="invalid_field", field="body")
     if len(body) > settings.comment_max_chars:
         raise BadRequest(f"body: at most {settings.comment_max_chars} characters",
                          code="comment_too_long", field="body")
@@ -166,16 +167,16 @@ def create_comment(db: Session, access: Access, settings: Settings, doc: Documen
     if parent_id is not None:
         parent = db.get(Comment, parent_id)
         if parent is None or parent.document_id != doc.id or parent.deleted_at is not None:
-            raise NotFound("No such comment to reply to.", field="parent_id")
+            raise NotFound(N_("No such comment to reply to."), field="parent_id")
         # One level deep: a reply to a reply joins the thread of its root.
         root = db.get(Comment, parent.parent_id) if parent.parent_id else parent
         if root is None:
-            raise NotFound("No such comment to reply to.", field="parent_id")
+            raise NotFound(N_("No such comment to reply to."), field="parent_id")
         if anchor is not None:
-            raise BadRequest("anchor: only a thread's first comment has an anchor",
+            raise BadRequest(N_("anchor: only a thread's first comment has an anchor"),
                              code="invalid_field", field="anchor")
     if anchor is not None and doc.kind != "note":
-        raise Unprocessable("Inline anchors are for notes only.", code="anchor_not_supported",
+        raise Unprocessable(N_("Inline anchors are for notes only."), code="anchor_not_supported",
                             field="anchor")
     check_rate(db, settings, user.id, now)
     comment = Comment(document_id=doc.id, group_id=doc.group_id, author_id=user.id, body=body,
@@ -242,7 +243,7 @@ def edit_comment(db: Session, access: Access, settings: Settings, comment: Comme
     mentions that notify nobody."""
     user = access.require_user()
     if comment.author_id != user.id:
-        raise Forbidden("Only the author can edit a comment.")
+        raise Forbidden(N_("Only the author can edit a comment."))
     _check_body(settings, body)
     before = {m.user_id or f"email:{m.email}" for m in markdown.mentions(comment.body)}
     comment.body = body
@@ -268,10 +269,10 @@ def may_delete(access: Access, comment: Comment, doc: Document) -> bool:
 def set_resolved(access: Access, comment: Comment, doc: Document, resolved: bool,
                  now: datetime | None = None) -> None:
     if comment.parent_id is not None:
-        raise Unprocessable("Only a thread (its first comment) can be resolved.",
+        raise Unprocessable(N_("Only a thread (its first comment) can be resolved."),
                             code="not_a_thread", field="resolved")
     if not _may_steer(access, comment, doc):
-        raise Forbidden("Only the thread's author or an editor can resolve it.")
+        raise Forbidden(N_("Only the thread's author or an editor can resolve it."))
     if resolved and comment.resolved_at is None:
         comment.resolved_at, comment.resolved_by = now or utcnow(), access.require_user().id
     elif not resolved:
@@ -280,7 +281,7 @@ def set_resolved(access: Access, comment: Comment, doc: Document, resolved: bool
 
 def set_detached(access: Access, comment: Comment, doc: Document, detached: bool) -> None:
     if comment.anchor is None:
-        raise Unprocessable("This comment has no anchor.", code="no_anchor", field="detached")
+        raise Unprocessable(N_("This comment has no anchor."), code="no_anchor", field="detached")
     if not _may_steer(access, comment, doc):
         raise Forbidden()
     comment.detached = detached
@@ -291,7 +292,7 @@ def delete_comment(db: Session, access: Access, comment: Comment, doc: Document,
     """Wipe the text at once; the row stays as a "deleted" placeholder (shown only while the
     thread has live replies) and keeps counting for the rate limit."""
     if not may_delete(access, comment, doc):
-        raise Forbidden("Only the author or a group owner/admin can delete a comment.")
+        raise Forbidden(N_("Only the author or a group owner/admin can delete a comment."))
     comment.deleted_at = now or utcnow()
     comment.body = ""
     comment.anchor = None

@@ -1,4 +1,4 @@
-"""Documents in folders: files with versions (notes arrive with co-editing), rename, move,
+"""Documents in folders: files with versions (notes: app.services.notes), rename, move,
 trash, restore, purge, quota. History is never rewritten."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.access import Access, Action, FolderRole
 from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from app.i18n import N_
 from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
 from app.services import activity
 from app.services.blobs import record_blob
@@ -109,7 +110,7 @@ def add_version(db: Session, access: Access, settings: Settings, doc: Document,
     user = access.require_user()
     access.require_document(Action.DOCUMENT_WRITE, doc)
     if doc.kind != "file":
-        raise Unprocessable("Only files take uploaded versions.", code="not_a_file")
+        raise Unprocessable(N_("Only files take uploaded versions."), code="not_a_file")
     if received.blob.sha256 == doc.sha256 and received.blob.size == doc.size:
         return None
     check_quota(db, settings, doc.group_id, received.blob.size)
@@ -131,7 +132,7 @@ def get_version(db: Session, doc: Document, number: int) -> DocumentVersion:
     version = db.scalar(select(DocumentVersion).where(DocumentVersion.document_id == doc.id,
                                                       DocumentVersion.number == number))
     if version is None:
-        raise NotFound("No such version.")
+        raise NotFound(N_("No such version."))
     return version
 
 
@@ -149,7 +150,7 @@ def restore_version(db: Session, access: Access, doc: Document, number: int) -> 
     access.require_document(Action.DOCUMENT_WRITE, doc)
     source = get_version(db, doc, number)
     if number == doc.current_version:
-        raise Conflict("This is already the current version.", code="already_current")
+        raise Conflict(N_("This is already the current version."), code="already_current")
     version = _make_current(db, doc, DocumentVersion(
         document_id=doc.id, number=doc.current_version + 1, blob_id=source.blob_id,
         filename=source.filename, mime=source.mime, size=source.size, sha256=source.sha256,
@@ -166,7 +167,7 @@ def delete_version(db: Session, access: Access, doc: Document, number: int) -> N
     access.require_document(Action.DOCUMENT_MANAGE, doc)
     version = get_version(db, doc, number)
     if number == doc.current_version:
-        raise Conflict("The current version cannot be deleted; restore another one first.",
+        raise Conflict(N_("The current version cannot be deleted; restore another one first."),
                        code="current_version")
     drop_version(db, version)
 
@@ -195,15 +196,15 @@ def move_document(db: Session, access: Access, doc: Document, target: Folder) ->
     access.require_document(Action.DOCUMENT_WRITE, doc)
     access.require_folder(Action.FOLDER_WRITE, target)
     if target.group_id != doc.group_id:
-        raise Unprocessable("Documents move within their group only.", code="other_group",
+        raise Unprocessable(N_("Documents move within their group only."), code="other_group",
                             field="folder_id")
     source = db.get(Folder, doc.folder_id)
     if source is not None:
         narrowing = set(access.closed_ancestor_ids(source)) <= set(
             access.closed_ancestor_ids(target))
         if not narrowing and access.folder_role(target) is not FolderRole.MANAGE:
-            raise Unprocessable("Moving here would let more people read the document; ask a "
-                                "group owner or admin.", code="wider_access",
+            raise Unprocessable(N_("Moving here would let more people read the document; ask a "
+                                "group owner or admin."), code="wider_access",
                                 field="folder_id")
     doc.folder_id = target.id
     doc.updated_at = utcnow()
@@ -221,9 +222,9 @@ def trash_document(access: Access, doc: Document) -> None:
 def restore_document(access: Access, doc: Document) -> None:
     access.require_document(Action.TRASH_RESTORE, doc)
     if doc.trashed_at is None:
-        raise Conflict("This document is not in the trash.", code="not_in_trash")
+        raise Conflict(N_("This document is not in the trash."), code="not_in_trash")
     if access._tree(doc.group_id).in_trash(doc.folder_id):
-        raise Conflict("Restore the folder it was in first.", code="parent_in_trash")
+        raise Conflict(N_("Restore the folder it was in first."), code="parent_in_trash")
     doc.trashed_at = None
     doc.trashed_by = None
 
@@ -231,7 +232,7 @@ def restore_document(access: Access, doc: Document) -> None:
 def purge_document(db: Session, access: Access, doc: Document) -> None:
     access.require_document(Action.TRASH_PURGE, doc)
     if doc.trashed_at is None:
-        raise Conflict("Only items in the trash can be removed for good.", code="not_in_trash")
+        raise Conflict(N_("Only items in the trash can be removed for good."), code="not_in_trash")
     purge(db, doc)
 
 

@@ -11,7 +11,18 @@ from sqlalchemy.orm import Session
 
 from app.access import Access, Action, FolderRole
 from app.errors import BadRequest, Conflict, Forbidden, Unprocessable
-from app.models import Folder, FolderMember, Group, Membership, User, utcnow
+from app.i18n import N_
+from app.models import (
+    AccessLevel,
+    Folder,
+    FolderMember,
+    FolderMemberRole,
+    Group,
+    Membership,
+    MembershipState,
+    User,
+    utcnow,
+)
 from app.services import activity
 
 
@@ -48,10 +59,10 @@ def create_folder(db: Session, access: Access, parent: Folder, *, name: str,
                   folder_access: str | None) -> Folder:
     user = access.require_user()
     access.require_folder(Action.FOLDER_WRITE, parent)
-    if folder_access == "closed":
+    if folder_access == AccessLevel.CLOSED:
         access.require_folder(Action.FOLDER_MANAGE, parent)
     folder = Folder(group_id=parent.group_id, parent_id=parent.id, name=name.strip(),
-                    access=folder_access or "open", created_by=user.id)
+                    access=folder_access or AccessLevel.OPEN, created_by=user.id)
     db.add(folder)
     db.flush()
     access.forget()
@@ -71,14 +82,14 @@ def move_folder(db: Session, access: Access, folder: Folder, target: Folder) -> 
     access.require_folder(Action.FOLDER_MANAGE, folder)
     access.require_folder(Action.FOLDER_MANAGE, target)
     if folder.parent_id is None:
-        raise Unprocessable("The root folder cannot be moved.", code="root_folder")
+        raise Unprocessable(N_("The root folder cannot be moved."), code="root_folder")
     if target.group_id != folder.group_id:
-        raise Unprocessable("Folders move within their group only.", code="other_group",
+        raise Unprocessable(N_("Folders move within their group only."), code="other_group",
                             field="parent_id")
     node: Folder | None = target
     while node is not None:
         if node.id == folder.id:
-            raise Unprocessable("A folder cannot move into itself.", code="cycle",
+            raise Unprocessable(N_("A folder cannot move into itself."), code="cycle",
                                 field="parent_id")
         node = db.get(Folder, node.parent_id) if node.parent_id else None
     # Member lists below stay as they are: reads intersect along the new path, so the subtree
@@ -92,7 +103,7 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
     user = access.require_user()
     access.require_folder(Action.FOLDER_WRITE, folder)
     if folder.parent_id is None:
-        raise Unprocessable("The root folder cannot be deleted.", code="root_folder")
+        raise Unprocessable(N_("The root folder cannot be deleted."), code="root_folder")
     parent = db.get(Folder, folder.parent_id)
     if parent is not None:
         access.require_folder(Action.FOLDER_WRITE, parent)
@@ -101,8 +112,8 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
     # than trash only the allowed part, which would tear the tree apart behind the person's
     # back; the refusal says only that such a folder exists, never its name or contents.
     if not access.can_change_subtree(folder):
-        raise Forbidden("This folder holds folders you may not change; ask an owner or admin "
-                        "to delete it.", code="subfolders_not_allowed")
+        raise Forbidden(N_("This folder holds folders you may not change; ask an owner or admin "
+                        "to delete it."), code="subfolders_not_allowed")
     folder.trashed_at = utcnow()
     folder.trashed_by = user.id
     access.forget()
@@ -111,10 +122,10 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
 def restore_folder(db: Session, access: Access, folder: Folder) -> None:
     access.require_folder(Action.TRASH_RESTORE, folder)
     if folder.trashed_at is None:
-        raise Conflict("This folder is not in the trash.", code="not_in_trash")
+        raise Conflict(N_("This folder is not in the trash."), code="not_in_trash")
     parent = db.get(Folder, folder.parent_id) if folder.parent_id else None
     if parent is not None and access.in_trash(parent):
-        raise Conflict("Restore the folder it was in first.", code="parent_in_trash")
+        raise Conflict(N_("Restore the folder it was in first."), code="parent_in_trash")
     folder.trashed_at = None
     folder.trashed_by = None
     access.forget()
@@ -123,7 +134,7 @@ def restore_folder(db: Session, access: Access, folder: Folder) -> None:
 def purge_folder(db: Session, access: Access, folder: Folder) -> None:
     access.require_folder(Action.TRASH_PURGE, folder)
     if folder.trashed_at is None:
-        raise Conflict("Only items in the trash can be removed for good.", code="not_in_trash")
+        raise Conflict(N_("Only items in the trash can be removed for good."), code="not_in_trash")
     from app.services.maintenance import purge_folder_tree
 
     purge_folder_tree(db, folder)
@@ -149,32 +160,32 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
     the group and hold at least that role on the parent: a folder is never wider than its
     parent (peers shipped exactly this hole)."""
     access.require_folder(Action.FOLDER_MANAGE, folder)
-    if folder.parent_id is None and folder_access == "closed":
-        raise Unprocessable("The root folder follows the group; close a sub-folder instead.",
+    if folder.parent_id is None and folder_access == AccessLevel.CLOSED:
+        raise Unprocessable(N_("The root folder follows the group; close a sub-folder instead."),
                             code="root_folder")
     grants = grants or []
     seen: set[str] = set()
     parent = db.get(Folder, folder.parent_id) if folder.parent_id else None
     for index, grant in enumerate(grants):
         if grant.user_id in seen:
-            raise BadRequest("A person is listed twice.", field=f"members.{index}.user_id")
+            raise BadRequest(N_("A person is listed twice."), field=f"members.{index}.user_id")
         seen.add(grant.user_id)
         member = db.scalar(select(Membership).where(Membership.group_id == folder.group_id,
                                                     Membership.user_id == grant.user_id,
-                                                    Membership.state == "member"))
+                                                    Membership.state == MembershipState.MEMBER))
         if member is None:
-            raise Unprocessable("Only members of the group can be given access.",
+            raise Unprocessable(N_("Only members of the group can be given access."),
                                 code="not_a_member", field=f"members.{index}.user_id")
         if parent is not None:
             their = _role_of(db, grant.user_id, parent)
-            wanted = FolderRole.EDIT if grant.role == "editor" else FolderRole.VIEW
+            wanted = FolderRole.EDIT if grant.role == FolderMemberRole.EDITOR else FolderRole.VIEW
             if their is None or their < wanted:
-                raise Unprocessable("A folder cannot be wider than the folder it is in.",
+                raise Unprocessable(N_("A folder cannot be wider than the folder it is in."),
                                     code="wider_than_parent",
                                     field=f"members.{index}.user_id")
     folder.access = folder_access
     db.execute(delete(FolderMember).where(FolderMember.folder_id == folder.id))
-    if folder_access == "closed":
+    if folder_access == AccessLevel.CLOSED:
         for grant in grants:
             db.add(FolderMember(folder_id=folder.id, user_id=grant.user_id, role=grant.role))
     db.flush()

@@ -9,7 +9,18 @@ from sqlalchemy.orm import Session, object_session
 
 from app.access import Access, Action
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
-from app.models import Folder, Group, Invitation, Membership, User
+from app.i18n import N_
+from app.models import (
+    GROUP_MANAGERS,
+    AccessLevel,
+    Folder,
+    Group,
+    GroupRole,
+    Invitation,
+    Membership,
+    MembershipState,
+    User,
+)
 from app.services import activity
 from app.services.accounts import normalize_email
 
@@ -21,12 +32,13 @@ def create_group(db: Session, access: Access, *, name: str, description: str, gr
                   created_by=user.id)
     db.add(group)
     db.flush()
-    root = Folder(group_id=group.id, parent_id=None, name=group.name, access="open",
+    root = Folder(group_id=group.id, parent_id=None, name=group.name, access=AccessLevel.OPEN,
                   created_by=user.id)
     db.add(root)
     db.flush()
     group.root_folder_id = root.id
-    db.add(Membership(group_id=group.id, user_id=user.id, role="owner", state="member"))
+    db.add(Membership(group_id=group.id, user_id=user.id, role=GroupRole.OWNER,
+                      state=MembershipState.MEMBER))
     db.flush()
     access.forget()
     return group
@@ -45,7 +57,7 @@ def list_groups(db: Session, access: Access) -> list[Group]:
     mine = access.memberships()
     query = select(Group)
     if not access.is_site_admin:
-        query = query.where(or_(Group.access == "open", Group.id.in_(list(mine))))
+        query = query.where(or_(Group.access == AccessLevel.OPEN, Group.id.in_(list(mine))))
     groups = list(db.scalars(query))
     # Sorted here, not in SQL: group names are sealed in the database (docs/security.md).
     return sorted(groups, key=lambda g: (g.id not in mine, g.name.lower(), g.id))
@@ -71,26 +83,27 @@ def join(db: Session, access: Access, group: Group) -> str:
     user = access.require_user()
     existing = access.memberships().get(group.id)
     if existing is not None:
-        if existing.state == "requested" and group.access == "open":
+        if existing.state == MembershipState.REQUESTED and group.access == AccessLevel.OPEN:
             # Asked while the group was closed; it has opened since: join at once.
-            existing.state = "member"
+            existing.state = MembershipState.MEMBER
             db.flush()
             access.forget()
             activity.record(db, "member.joined", actor_id=user.id, group_id=group.id,
                             data={"user_id": user.id, "role": existing.role})
         return existing.state
-    state = "member" if group.access == "open" else "requested"
+    state = MembershipState.MEMBER if group.access == AccessLevel.OPEN \
+        else MembershipState.REQUESTED
     invitation = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
                                                     Invitation.email == user.email))
-    role = "member"
+    role: str = GroupRole.MEMBER
     # Only a proven address claims an invitation: anyone can register with any address.
     if invitation is not None and user.email_verified_at is not None:
-        state, role = "member", invitation.role
+        state, role = MembershipState.MEMBER, invitation.role
         db.delete(invitation)
     db.add(Membership(group_id=group.id, user_id=user.id, role=role, state=state))
     db.flush()
     access.forget()
-    if state == "member":
+    if state == MembershipState.MEMBER:
         activity.record(db, "member.joined", actor_id=user.id, group_id=group.id,
                         data={"user_id": user.id, "role": role})
     return state
@@ -116,15 +129,15 @@ audit = logging.getLogger("plein.audit")
 def _audit_operator(access: Access, group: Group, what: str) -> None:
     """A site admin acting in a group they do not manage leaves a trace for the operators'
     log (and, with the activity feature, for the group)."""
-    if access.group_role(group.id) not in ("owner", "admin") and access.is_site_admin:
+    if access.group_role(group.id) not in GROUP_MANAGERS and access.is_site_admin:
         user = access.require_user()
         audit.warning("site admin %s (%s) in group %s: %s", user.id, user.email, group.id, what)
 
 
 def _check_role_grant(access: Access, group: Group, role: str) -> None:
     # Only owners (or a site admin rescuing a group) may make owners; admins manage the rest.
-    if role == "owner" and not access.can_group(Action.GROUP_TRANSFER_OWNERSHIP, group):
-        raise Forbidden("Only an owner can make someone an owner.")
+    if role == GroupRole.OWNER and not access.can_group(Action.GROUP_TRANSFER_OWNERSHIP, group):
+        raise Forbidden(N_("Only an owner can make someone an owner."))
 
 
 def add_member(db: Session, access: Access, group: Group, *, email: str, role: str,
@@ -146,7 +159,7 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
         existing = db.scalar(select(Invitation).where(Invitation.group_id == group.id,
                                                       Invitation.email == email))
         if existing is not None:
-            raise Conflict("This address is already invited.", code="already_invited")
+            raise Conflict(N_("This address is already invited."), code="already_invited")
         invitation = Invitation(group_id=group.id, email=email, role=role,
                                 invited_by=access.require_user().id)
         db.add(invitation)
@@ -154,12 +167,12 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
         return invitation
     membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
                                                     Membership.user_id == user.id))
-    if membership is not None and membership.state == "member":
-        raise Conflict("This person is already a member.", code="already_member")
+    if membership is not None and membership.state == MembershipState.MEMBER:
+        raise Conflict(N_("This person is already a member."), code="already_member")
     if membership is None:
         membership = Membership(group_id=group.id, user_id=user.id)
         db.add(membership)
-    membership.role, membership.state = role, "member"
+    membership.role, membership.state = role, MembershipState.MEMBER
     db.flush()
     access.forget()
     activity.record(db, "member.joined", actor_id=access.require_user().id, group_id=group.id,
@@ -171,28 +184,29 @@ def _membership(db: Session, group: Group, user_id: str) -> Membership:
     membership = db.scalar(select(Membership).where(Membership.group_id == group.id,
                                                     Membership.user_id == user_id))
     if membership is None:
-        raise NotFound("No such member.")
+        raise NotFound(N_("No such member."))
     return membership
 
 
 def _owner_count(db: Session, group: Group) -> int:
     return db.scalar(select(func.count()).select_from(Membership).where(
-        Membership.group_id == group.id, Membership.role == "owner",
-        Membership.state == "member")) or 0
+        Membership.group_id == group.id, Membership.role == GroupRole.OWNER,
+        Membership.state == MembershipState.MEMBER)) or 0
 
 
 def change_role(db: Session, access: Access, group: Group, user_id: str, role: str) -> Membership:
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     _audit_operator(access, group, f"set role of {user_id} to {role}")
     membership = _membership(db, group, user_id)
-    if membership.state != "member":
-        raise Unprocessable("Approve the request first.", code="not_a_member")
-    if "owner" in (role, membership.role):
+    if membership.state != MembershipState.MEMBER:
+        raise Unprocessable(N_("Approve the request first."), code="not_a_member")
+    if GroupRole.OWNER in (role, membership.role):
         # Making or unmaking an owner is an owner's decision.
-        _check_role_grant(access, group, "owner")
-    if membership.role == "owner" and role != "owner" and _owner_count(db, group) <= 1:
-        raise Conflict("A group always keeps at least one owner; make someone else owner first.",
-                       code="last_owner")
+        _check_role_grant(access, group, GroupRole.OWNER)
+    if (membership.role == GroupRole.OWNER and role != GroupRole.OWNER
+            and _owner_count(db, group) <= 1):
+        raise Conflict(N_("A group always keeps at least one owner; make someone else owner "
+                          "first."), code="last_owner")
     membership.role = role
     db.flush()
     access.forget()
@@ -209,20 +223,20 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
         access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
         _audit_operator(access, group, f"remove {user_id}")
     membership = _membership(db, group, user_id)
-    if membership.role == "owner":
+    if membership.role == GroupRole.OWNER:
         if user_id != user.id:
-            _check_role_grant(access, group, "owner")
-        if membership.state == "member" and _owner_count(db, group) <= 1:
-            raise Conflict("A group always keeps at least one owner; make someone else owner "
-                           "first.", code="last_owner")
-    if user_id != user.id and membership.role == "admin":
+            _check_role_grant(access, group, GroupRole.OWNER)
+        if membership.state == MembershipState.MEMBER and _owner_count(db, group) <= 1:
+            raise Conflict(N_("A group always keeps at least one owner; make someone else owner "
+                           "first."), code="last_owner")
+    if user_id != user.id and membership.role == GroupRole.ADMIN:
         role = access.group_role(group.id)
-        if role not in ("owner", "admin") and not access.is_site_admin:
+        if role not in GROUP_MANAGERS and not access.is_site_admin:
             raise Forbidden()
     from app.services.folders import drop_folder_memberships
 
     drop_folder_memberships(db, group, user_id)
-    was_member = membership.state == "member"
+    was_member = membership.state == MembershipState.MEMBER
     db.delete(membership)
     db.flush()
     access.forget()
@@ -236,10 +250,10 @@ def decide_request(db: Session, access: Access, group: Group, user_id: str, *, a
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     _audit_operator(access, group, f"{'approve' if approve else 'reject'} request of {user_id}")
     membership = _membership(db, group, user_id)
-    if membership.state != "requested":
-        raise Conflict("There is no pending request from this person.", code="no_request")
+    if membership.state != MembershipState.REQUESTED:
+        raise Conflict(N_("There is no pending request from this person."), code="no_request")
     if approve:
-        membership.state = "member"
+        membership.state = MembershipState.MEMBER
         activity.record(db, "member.joined", actor_id=access.require_user().id,
                         group_id=group.id, data={"user_id": user_id, "role": membership.role})
     else:
@@ -252,6 +266,6 @@ def revoke_invitation(db: Session, access: Access, group: Group, invitation_id: 
     access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
     invitation = db.get(Invitation, invitation_id)
     if invitation is None or invitation.group_id != group.id:
-        raise NotFound("No such invitation.")
+        raise NotFound(N_("No such invitation."))
     db.delete(invitation)
 

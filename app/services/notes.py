@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.access import Access, Action
 from app.errors import BadRequest, Conflict, NotFound
+from app.i18n import N_
 from app.models import Blob, Document, DocumentVersion, Folder, new_id, utcnow
 from app.search_outbox import enqueue
 from app.services import activity
@@ -72,7 +73,7 @@ def current_state(manager: RoomManager, doc: Document) -> bytes:
 def render(state: bytes, fmt: str, *, max_depth: int = MAX_DEPTH) -> str:
     renderer = RENDERERS.get(fmt)
     if renderer is None:
-        raise BadRequest("format must be html, markdown or text", field="format")
+        raise BadRequest(N_("format must be html, markdown or text"), field="format")
     if fmt == "html":
         # Pages put this in as trusted markup: sanitized like comments, one mistake is not enough.
         return sanitize_note(renderer(state, max_depth=max_depth))
@@ -108,7 +109,7 @@ def named_snapshot(db: Session, access: Access, manager: RoomManager, store: Loc
     user = access.require_user()
     access.require_document(Action.DOCUMENT_WRITE, doc)
     if doc.kind != "note":
-        raise BadRequest("Upload a file as multipart/form-data to make a new file version.",
+        raise BadRequest(N_("Upload a file as multipart/form-data to make a new file version."),
                          code="not_a_note")
     version = snapshot(db, store, doc, current_state(manager, doc), user_id=user.id,
                        label=label)
@@ -154,7 +155,7 @@ def _version(db: Session, doc: Document, number: int) -> DocumentVersion:
     version = db.scalar(select(DocumentVersion).where(DocumentVersion.document_id == doc.id,
                                                       DocumentVersion.number == number))
     if version is None:
-        raise NotFound("No such version.")
+        raise NotFound(N_("No such version."))
     return version
 
 
@@ -164,9 +165,9 @@ def diff(db: Session, store: LocalBlobStore, doc: Document, a: int, b: int, *,
     a version; ask for numbers from the version list). Files have no text-level diff: their
     versions are arbitrary bytes, not note states, so asking for one is refused up front."""
     if doc.kind != "note":
-        raise BadRequest("Only notes can be compared version by version.", code="not_a_note")
+        raise BadRequest(N_("Only notes can be compared version by version."), code="not_a_note")
     if a == b:
-        raise Conflict("Pick two different versions.", code="same_version")
+        raise Conflict(N_("Pick two different versions."), code="same_version")
     old = render_text(version_state(db, store, _version(db, doc, a)),
                       max_depth=max_depth).splitlines()
     new = render_text(version_state(db, store, _version(db, doc, b)),

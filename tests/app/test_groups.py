@@ -5,11 +5,14 @@ Dave is outside."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from app.main import create_app
+from app.settings import Settings
 from tests.app.helpers import (
     API,
     add_member,
@@ -361,3 +364,50 @@ def test_a_request_to_a_group_that_opened_since_joins_at_once(alice: Client,
     expect(alice.patch(f"{API}/groups/{gid}", json={"access": "open"}), 200)
     assert expect(dave.post(f"{API}/groups/{gid}/join"), 200) == {"state": "member"}
     expect(dave.get(f"{API}/folders/{group['root_folder_id']}"), 200)
+
+
+def test_the_api_accepts_exactly_the_stored_words() -> None:
+    # The schemas spell the vocabularies as Literal types (for readable validation messages);
+    # they must stay the words the models store and app.access compares.
+    from typing import get_args
+
+    from app.models import AccessLevel, FolderMemberRole, GroupRole
+    from app.schemas.common import AccessName, FolderRoleName, GroupRoleName
+
+    assert set(get_args(AccessName)) == set(AccessLevel)
+    assert set(get_args(GroupRoleName)) == set(GroupRole)
+    assert set(get_args(FolderRoleName)) == set(FolderMemberRole)
+
+
+# -- page sizes (PLEIN_PAGE_SIZE, PLEIN_MAX_PAGE_SIZE) ---------------------------------------
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_list_pages_follow_the_page_size_settings(tmp_path: Path) -> None:
+    app = create_app(Settings(data_dir=tmp_path / "d", page_size=2, max_page_size=3))
+    transport = httpx.ASGITransport(app=app)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            account = {"email": "paging@example.nl", "name": "Paging",
+                       "password": "correct horse battery staple"}
+            assert (await client.post(f"{API}/users", json=account)).status_code == 201
+            assert (await client.post(f"{API}/session", json={
+                "email": account["email"], "password": account["password"]})).status_code == 200
+            client.headers["X-CSRF-Token"] = (await client.get(f"{API}/session")).json()[
+                "csrf_token"]
+            for index in range(4):
+                made = await client.post(f"{API}/groups", json={"name": f"G{index}",
+                                                                 "access": "closed"})
+                assert made.status_code == 201, made.text
+            assert len((await client.get(f"{API}/groups")).json()) == 2
+            assert len((await client.get(f"{API}/groups?limit=3")).json()) == 3
+            assert len((await client.get(f"{API}/groups?limit=3&offset=3")).json()) == 1
+            too_many = await client.get(f"{API}/groups?limit=4")
+            assert too_many.status_code == 400
+            assert too_many.json()["error"]["field"] == "limit"
+    finally:
+        app.state.runtime.db.dispose()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -15,10 +14,10 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
 
 def test_every_setting_is_documented() -> None:
     text = DOC.read_text()
-    missing = [f"PLEIN_{f.name.upper()}" for f in dataclasses.fields(Settings)
-               if f"`PLEIN_{f.name.upper()}`" not in text]
+    missing = [f"PLEIN_{name.upper()}" for name in Settings.model_fields
+               if f"`PLEIN_{name.upper()}`" not in text]
     assert missing == []
-    assert all(f.metadata.get("doc") for f in dataclasses.fields(Settings))
+    assert all(field.description for field in Settings.model_fields.values())
 
 
 def test_env_is_parsed_with_types(tmp_path: Path) -> None:
@@ -50,6 +49,7 @@ def test_flags_override_env(tmp_path: Path) -> None:
     ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "sometimes"),
     ("PLEIN_REQUIRE_EMAIL_VERIFICATION", "on"),  # without SMTP nobody could ever sign in
     ("PLEIN_PASSWORD_RESET_MINUTES", "0"),
+    ("PLEIN_PAGE_SIZE", "501"),  # larger than PLEIN_MAX_PAGE_SIZE: no list would answer
 ])
 def test_bad_values_are_clear_errors(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError):
@@ -74,3 +74,26 @@ def test_configuration_doc_is_current() -> None:
     from app.settings_doc import render
 
     assert DOC.read_text() == render(), "run: python -m app.settings_doc > docs/configuration.md"
+
+
+def test_errors_name_the_variable_and_the_rule() -> None:
+    with pytest.raises(ConfigurationError, match=r"^PLEIN_INDEXER must be inprocess or external$"):
+        Settings.from_env({"PLEIN_INDEXER": "sometimes"})
+    with pytest.raises(ConfigurationError, match=r"^PLEIN_PORT: "):
+        Settings.from_env({"PLEIN_PORT": "eighty"})
+    with pytest.raises(ConfigurationError, match="PLEIN_SEARCH_THREADS must be positive"):
+        Settings.from_env({"PLEIN_SEARCH_THREADS": "0"})
+    with pytest.raises(ConfigurationError, match="PLEIN_SMTP_URL must start with smtp://"):
+        Settings.from_env({"PLEIN_SMTP_URL": "http://mail.example"})
+
+
+def test_empty_variables_keep_the_default_and_booleans_are_lenient_on_case() -> None:
+    settings = Settings.from_env({"PLEIN_PORT": "", "PLEIN_SECURE_COOKIES": " On "})
+    assert settings.port == 8000
+    assert settings.secure_cookies is True
+
+
+def test_settings_built_in_code_ignore_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PLEIN_PORT", "9000")
+    assert Settings().port == 8000
+    assert Settings.from_env().port == 9000

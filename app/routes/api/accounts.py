@@ -6,6 +6,7 @@ from starlette.responses import JSONResponse
 
 from app.errors import Forbidden, NotSignedIn
 from app.http.context import Ctx
+from app.i18n import N_
 from app.routes.api.registry import router
 from app.schemas.accounts import (
     Accepted,
@@ -52,7 +53,7 @@ def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
                                  password=body.password, ip=ctx.client_ip)
     if user is None:
         # Committed first, so the failure counts towards the growing delay.
-        ctx.deferred_error = NotSignedIn("E-mail address or password is wrong.",
+        ctx.deferred_error = NotSignedIn(N_("E-mail address or password is wrong."),
                                          code="invalid_credentials")
         return None
     try:

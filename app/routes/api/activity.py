@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from app.errors import Forbidden
 from app.http.context import Ctx
+from app.i18n import N_
 from app.models import Activity, Comment, Folder, Group, User
 from app.routes.api.registry import router
 from app.schemas.accounts import PersonOut
@@ -104,7 +105,7 @@ def my_activity(ctx: Ctx, query: ActivityQuery) -> ActivityPage:
 def group_activity(ctx: Ctx, gid: str, query: ActivityQuery) -> ActivityPage:
     group = groups.get_group(ctx.db, ctx.access, gid)
     if ctx.access.group_role(group.id) is None:
-        raise Forbidden("Only members see a group's activity.")
+        raise Forbidden(N_("Only members see a group's activity."))
     feed = activity.feed(ctx.db, ctx.access, group_ids=[group.id],
                          document_id=query.document_id, limit=query.limit, offset=query.offset)
     return ActivityPage(total=feed.total, limit=query.limit, offset=query.offset,

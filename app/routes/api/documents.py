@@ -9,6 +9,7 @@ from app.errors import NotFound
 from app.http.context import Ctx
 from app.http.download import blob_response, content_disposition
 from app.http.upload_flow import Stored
+from app.i18n import N_
 from app.models import Blob, Document, Folder
 from app.routes.api.registry import router
 from app.schemas.documents import (
@@ -51,7 +52,7 @@ def update_document(ctx: Ctx, doc_id: str, body: DocumentUpdate) -> DocumentOut:
     if body.folder_id is not None and body.folder_id != doc.folder_id:
         target = ctx.db.get(Folder, body.folder_id)
         if target is None or not ctx.access.can_folder(Action.FOLDER_READ, target):
-            raise NotFound("No such target folder.", field="folder_id")
+            raise NotFound(N_("No such target folder."), field="folder_id")
         documents.move_document(ctx.db, ctx.access, doc, target)
     if body.title is not None:
         documents.rename_document(ctx.access, doc, body.title)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from app.access import Action
 from app.errors import NotFound
 from app.http.context import Ctx
+from app.i18n import N_
 from app.models import Folder
 from app.routes.api.registry import router
 from app.schemas.folders import (
@@ -56,7 +57,7 @@ def update_folder(ctx: Ctx, fid: str, body: FolderUpdate) -> FolderSummary:
     if body.parent_id is not None and body.parent_id != folder.parent_id:
         target = ctx.db.get(Folder, body.parent_id)
         if target is None or not ctx.access.can_folder(Action.FOLDER_READ, target):
-            raise NotFound("No such target folder.", field="parent_id")
+            raise NotFound(N_("No such target folder."), field="parent_id")
         folders.move_folder(ctx.db, ctx.access, folder, target)
     if body.name is not None:
         folders.rename_folder(ctx.db, ctx.access, folder, body.name)

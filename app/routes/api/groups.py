@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from app.access import Action
 from app.http.context import Ctx
-from app.models import Group, Invitation, User
+from app.models import Group, Invitation, MembershipState, User
 from app.routes.api.registry import router
 from app.schemas.common import Page
 from app.schemas.groups import (
@@ -71,7 +71,7 @@ def list_members(ctx: Ctx, gid: str) -> MembersOut:
     group = groups.get_group(ctx.db, ctx.access, gid, Action.GROUP_VIEW_MEMBERS)
     manager = ctx.access.can_group(Action.GROUP_MANAGE_MEMBERS, group)
     rows = [MemberOut.of(m, u) for m, u in groups.members(ctx.db, group)
-            if m.state == "member" or manager]
+            if m.state == MembershipState.MEMBER or manager]
     invitations = [InvitationOut.of(i) for i in groups.invitations(ctx.db, group)] if manager \
         else []
     return MembersOut(members=rows, invitations=invitations)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from app.errors import BadRequest
 from app.http.context import Ctx
+from app.i18n import N_
 from app.routes.api.registry import router
 from app.schemas.accounts import SyncTicketOut
 from app.services import documents, sync_tickets
@@ -19,7 +20,7 @@ def create_sync_ticket(ctx: Ctx, doc_id: str) -> SyncTicketOut:
     user = ctx.require_user()
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind != "note":
-        raise BadRequest("Only notes have a live-sync channel.", code="not_a_note")
+        raise BadRequest(N_("Only notes have a live-sync channel."), code="not_a_note")
     # Bound to the credential of this request: the ticket, and the socket it opens, end
     # with it (a cookie request's session, or the bearer token).
     secret, expires_at = sync_tickets.create_ticket(
