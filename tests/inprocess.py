@@ -25,7 +25,10 @@ URL = "http://testserver"
 
 
 class _PortalTransport(httpx.BaseTransport):
-    """A synchronous httpx transport that hands each request to the app's own event loop."""
+    """A synchronous httpx transport that hands each request to the app's own event loop.
+
+    Answers are whole bodies (httpx's ASGI transport waits for the app to finish): an endless
+    stream (server-sent events) or a websocket needs the real server."""
 
     def __init__(self, portal: anyio.from_thread.BlockingPortal, app: Starlette) -> None:
         self._portal = portal

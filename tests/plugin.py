@@ -27,7 +27,7 @@ import pytest
 from tests.inprocess import InProcessServer
 from tests.live import Client, LiveServer, running_server
 
-#: Markers that take a test out of the fast layer.
+#: Fixtures that start the real server: a test using one is marked ``server`` (with its module).
 REAL_SERVER_FIXTURES = {"server", "fresh_server"}
 _SERVER_MODULES = pytest.StashKey[set[str]]()
 
