@@ -60,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     hooks.credentials.subscribe(live.on_credentials_ended)
 
     from app.pages import page_context, page_routes
+    from app.pages.render import error_page
     from app.routes.api import router
 
     spec = openapi_document(router, extra_paths=_extra_paths())
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.runtime = runtime
     app.state.openapi = spec
     app.state.page_context = page_context()
+    app.state.error_page = error_page
     return app
 
 

@@ -8,7 +8,9 @@
   delays the others.
 * Coalescing: when the socket is slower than the room, consecutive queued document
   updates are merged into one update message, and consecutive awareness messages into
-  one (the newest entry per client); such a run counts as one queued message.  The
+  one (the newest entry per client); such a run counts as one queued message.  An
+  update may pass one queued awareness run to join the updates just before it, so a
+  typist's alternating edits and caret moves merge too.  The
   stock client reads one message per frame, so messages are merged, never
   concatenated.  Under light load nothing waits (the first frame goes out at once);
   under heavy load a connection sends one frame per turn of its sender instead of one
@@ -152,14 +154,18 @@ class Connection:
     def _enqueue(
         self, frame: bytes, update: bytes | None, awareness: tuple[AwarenessEntry, ...] | None
     ) -> None:
-        tail = self._queue[-1] if self._queue else None
         # The head group may be merged already while the sender awaits the socket; groups
         # behind it only ever grow here, up to the message size cap.
-        if (
-            tail is not None
-            and len(self._queue) > 1
-            and tail.size + len(frame) <= self._limits.max_message_bytes
-        ):
+        behind_head = len(self._queue) - 1
+        tail = self._queue[-1] if behind_head > 0 else None
+        if update is not None and tail is not None and tail.awareness is not None \
+                and behind_head > 1 and self._queue[-2].updates is not None:
+            # A typist moves the caret with every key: updates and awareness messages
+            # alternate, so no two neighbours merge.  An update may pass the queued
+            # presence to join the updates before it (content earlier, never presence
+            # earlier than the content it may point into): the queue stays two groups.
+            tail = self._queue[-2]
+        if tail is not None and tail.size + len(frame) <= self._limits.max_message_bytes:
             if update is not None and tail.updates is not None:
                 tail.frames.append(frame)
                 tail.updates.append(update)

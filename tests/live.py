@@ -79,12 +79,19 @@ class LiveServer:
     def client(self) -> Client:
         return Client(self.url)
 
+    def http(self, **kwargs: Any) -> httpx.Client:
+        """A bare httpx client on this server (no CSRF token, no account)."""
+        kwargs.setdefault("follow_redirects", False)
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(base_url=self.url, **kwargs)
+
 
 class Client:
     """An httpx client that behaves like our own pages: it sends the CSRF token it was given."""
 
-    def __init__(self, base_url: str) -> None:
-        self.http = httpx.Client(base_url=base_url, timeout=30, follow_redirects=False)
+    def __init__(self, base_url: str, transport: httpx.BaseTransport | None = None) -> None:
+        self.http = httpx.Client(base_url=base_url, timeout=30, follow_redirects=False,
+                                 transport=transport)
         self.csrf: str | None = None
         self.user: dict[str, Any] | None = None
         self.password: str | None = None

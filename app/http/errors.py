@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from app.errors import (
     BadRequest,
@@ -25,6 +26,8 @@ from app.i18n import N_
 from storage import StorageError
 
 log = logging.getLogger("plein.http")
+
+ErrorPage = Callable[[Request, HTTPError, dict[str, str]], Response]
 
 _STARLETTE = {400: BadRequest, 401: NotSignedIn, 404: NotFound, 405: MethodNotAllowed,
               409: Conflict}
@@ -47,9 +50,12 @@ def render(request: Request, exc: HTTPError) -> Response:
         headers["Retry-After"] = str(exc.retry_after)
     if is_api(request):
         return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
-    from app.pages.render import error_page
-
-    return error_page(request, exc, headers)
+    # The pages' error page is handed in by create_app (app.state.error_page): the HTTP layer
+    # sits below the pages and never imports them.
+    html_page: ErrorPage | None = getattr(request.app.state, "error_page", None)
+    if html_page is None:
+        return PlainTextResponse(exc.message, status_code=exc.status, headers=headers)
+    return html_page(request, exc, headers)
 
 
 async def on_http_error(request: Request, exc: Exception) -> Response:

@@ -1,13 +1,15 @@
-"""Small helpers shared by the app tests (assertions on the API.md error shape, ids)."""
+"""Small helpers shared by the app tests: assertions on the API.md error shape, ids, groups,
+folders, the usual team, uploads.  The people and servers are fixtures (tests/plugin.py)."""
 
 from __future__ import annotations
 
+import os
 import secrets
 from typing import Any
 
 import httpx
 
-from tests.live import Client
+from tests.live import Client, unique
 
 API = "/api/v1"
 
@@ -88,3 +90,44 @@ def set_access(owner: Client, folder_id: str, access: str,
         body["members"] = [{"user_id": uid_of(p), "role": role} for p, role in members]
     response = owner.put(f"{API}/folders/{folder_id}/access", json=body)
     return response
+
+
+def make_team(alice: Client, bob: Client, carol: Client, *, carol_on_closed: str = "viewer",
+              name: str = "Team") -> dict[str, Any]:
+    """A fresh closed group of Alice's, Bob and Carol members, with an open sub-folder and a
+    closed one on which only Carol is listed (``carol_on_closed``: "viewer" or "editor").
+    Returns ``{"group": {...}, "open": folder id, "closed": folder id}``."""
+    group = make_group(alice, unique(name))
+    add_member(alice, group["id"], bob)
+    add_member(alice, group["id"], carol)
+    root = group["root_folder_id"]
+    return {"group": group,
+            "open": make_folder(alice, root, unique("open"), "open")["id"],
+            "closed": make_folder(alice, root, unique("closed"), "closed",
+                                  [(carol, carol_on_closed)])["id"]}
+
+
+def upload(client: Client, folder_id: str, name: str, data: bytes,
+           content_type: str = "application/octet-stream") -> httpx.Response:
+    """Upload one file through the API (the answer, whatever it is)."""
+    return client.post(f"{API}/folders/{folder_id}/files",
+                       files={"file": (name, data, content_type)})
+
+
+def uploaded(client: Client, folder_id: str, name: str, data: bytes,
+             content_type: str = "application/octet-stream") -> dict[str, Any]:
+    """Upload a file that must be accepted; the new document (the 201 body)."""
+    doc: dict[str, Any] = expect(upload(client, folder_id, name, data, content_type), 201)
+    return doc
+
+
+def upload_id(client: Client, folder_id: str, name: str = "stuk.txt",
+              data: bytes | None = None) -> str:
+    """Upload a file (random bytes unless given) that must be accepted; its document id."""
+    doc = expect(upload(client, folder_id, name, os.urandom(32) if data is None else data), 201)
+    return str(doc["id"])
+
+
+def new_version(client: Client, doc_id: str, data: bytes, name: str = "v.bin") -> httpx.Response:
+    return client.post(f"{API}/documents/{doc_id}/versions",
+                       files={"file": (name, data, "application/octet-stream")})

@@ -1,5 +1,5 @@
 """The access matrix (SECURITY.md, Authorization): every role × object × path of the foundation,
-as readable tables of expected statuses, checked against a real server.
+as readable tables of expected statuses, checked against the app (in process).
 
 The world (one server of this module's own, so its first account is the site admin):
 
@@ -43,7 +43,8 @@ from tests.app.helpers import (
     set_access,
     uid_of,
 )
-from tests.live import Client, LiveServer, running_server, unique
+from tests.inprocess import InProcessServer, running_in_process
+from tests.live import Client, unique
 
 ROLES = ("anon", "owner", "gadmin", "member", "viewer", "editor", "requester", "outsider",
          "siteadmin")
@@ -215,7 +216,7 @@ class Obj:
 
 @dataclass
 class World:
-    server: LiveServer
+    server: InProcessServer
     people: dict[str, Client]
     groups: dict[str, Obj]
     folders: dict[str, Obj]
@@ -254,7 +255,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("matrix") / "data"
-    with running_server(data_dir) as server:
+    with running_in_process(data_dir) as server:
         people: dict[str, Client] = {}
         try:
             # The site admin must be the server's very first account.

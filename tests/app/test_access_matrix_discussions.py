@@ -39,7 +39,8 @@ from tests.app.helpers import (
     set_access,
     uid_of,
 )
-from tests.live import Client, running_server, unique
+from tests.inprocess import InProcessServer, running_in_process
+from tests.live import Client, unique
 
 ROLES = ("outsider", "member", "viewer", "editor", "gadmin", "owner", "siteadmin")
 
@@ -128,6 +129,7 @@ class World:
     people: dict[str, Client]
     group: dict[str, Any]
     folders: dict[str, str]
+    server: InProcessServer
     docs: dict[str, str] = field(default_factory=dict)
     comments: dict[str, str] = field(default_factory=dict)
     missing: dict[tuple[str, str], httpx.Response] = field(default_factory=dict)
@@ -151,7 +153,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("discussions-matrix") / "data"
-    with running_server(data_dir, {"PLEIN_COMMENTS_PER_MINUTE": "0"}) as server:
+    with running_in_process(data_dir, comments_per_minute=0) as server:
         people: dict[str, Client] = {}
         try:
             for role in sorted(ROLES, key=lambda r: r != "siteadmin"):
@@ -170,7 +172,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
                                             [(viewer, "viewer"), (editor, "editor")])["id"]
             folders["nested"] = make_folder(owner, folders["closed"], unique("nested"),
                                             "closed", [(editor, "editor")])["id"]
-            world = World(people, group, folders)
+            world = World(people, group, folders, server)
             for kind in OBJECTS:
                 world.docs[kind], world.comments[kind] = world.make(kind)
             yield world
@@ -301,7 +303,7 @@ def test_comments_of_a_trashed_document(world: World) -> None:
 
 def test_leaving_the_group_hides_everything_of_it(world: World) -> None:
     owner = world.people["owner"]
-    leaver = Client(str(owner.http.base_url))
+    leaver = world.server.client()
     try:
         leaver.sign_up("Leaver")
         add_member(owner, world.group["id"], leaver)

@@ -39,7 +39,8 @@ from tests.app.helpers import (
     make_group,
     missing_id,
 )
-from tests.live import Client, running_server, unique
+from tests.inprocess import running_in_process
+from tests.live import Client, unique
 
 ROLES = ("outsider", "member", "viewer", "editor", "gadmin", "owner", "siteadmin")
 
@@ -178,7 +179,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     data_dir: Path = tmp_path_factory.mktemp("files-matrix") / "data"
-    with running_server(data_dir) as server:
+    with running_in_process(data_dir) as server:
         people: dict[str, Client] = {}
         try:
             # The site admin must be the server's very first account.

@@ -35,13 +35,13 @@ from tests.app.helpers import (
     make_group,
     set_access,
     uid_of,
+    uploaded,
 )
 from tests.app.test_search_api import (
     ids,
     note,
     search,
     settled,
-    upload,
     wait_found,
     wait_search,
     word,
@@ -107,7 +107,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             text = f"Over {place}: {secret} en {made.common}."
             made.docs[place] = [
                 note(owner, made.folders[place], f"Nota {secret}", text)["id"],
-                upload(owner, made.folders[place], f"{place}.txt", text.encode(),
+                uploaded(owner, made.folders[place], f"{place}.txt", text.encode(),
                        "text/plain")["id"],
             ]
         for doc_id in made.docs["open"] + made.docs["closed"] + made.docs["nested"]:

@@ -21,50 +21,31 @@ from app.models import Activity, Document, Folder, Group, User, utcnow
 from app.services import activity
 from tests.app.helpers import (
     API,
-    add_member,
     expect,
     expect_error,
-    make_folder,
-    make_group,
+    make_team,
     missing_id,
     set_access,
     uid_of,
+    upload_id,
 )
 from tests.app.keyfile import keys_in
-from tests.live import Client, running_server, unique
+from tests.inprocess import running_in_process
+from tests.live import Client
+from tests.plugin import signed_up
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("activity") / "data"
-    with running_server(data_dir, {"PLEIN_COMMENTS_PER_MINUTE": "0"}) as server:
-        people = {name: server.client() for name in ("alice", "bob", "carol", "dave")}
-        try:
-            for name, client in people.items():
-                client.sign_up(name.capitalize())
-            yield {**people, "server": server}
-        finally:
-            for client in people.values():
-                client.close()
+    with running_in_process(data_dir, comments_per_minute=0) as site, signed_up(site) as people:
+        yield {**people, "server": site}
 
 
 def team(world: dict[str, Any]) -> dict[str, Any]:
     """A fresh closed group: Bob and Carol members, an open and a closed (Carol) folder."""
-    alice, bob, carol = world["alice"], world["bob"], world["carol"]
-    group = make_group(alice, unique("Dossier"))
-    add_member(alice, group["id"], bob)
-    add_member(alice, group["id"], carol)
-    root = group["root_folder_id"]
-    open_folder = make_folder(alice, root, unique("open"), "open")["id"]
-    closed = make_folder(alice, root, unique("closed"), "closed", [(carol, "editor")])["id"]
-    return {"group": group, "open": open_folder, "closed": closed}
-
-
-def upload(client: Client, folder_id: str, name: str) -> str:
-    doc = expect(client.post(f"{API}/folders/{folder_id}/files",
-                             files={"file": (name, os.urandom(32), "application/octet-stream")}),
-                 201)
-    return str(doc["id"])
+    return make_team(world["alice"], world["bob"], world["carol"], carol_on_closed="editor",
+                     name="Dossier")
 
 
 def feed(client: Client, group_id: str | None = None, **params: Any) -> list[dict[str, Any]]:
@@ -83,7 +64,7 @@ def test_existing_services_record_their_events(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
     t = team(world)
     gid = t["group"]["id"]
-    doc = upload(alice, t["open"], "verslag.txt")
+    doc = upload_id(alice, t["open"], "verslag.txt")
     expect(bob.post(f"{API}/documents/{doc}/versions",
                     files={"file": ("v2.txt", os.urandom(32), "x/y")}), 201)
     expect(alice.post(f"{API}/documents/{doc}/versions/1/restore"), 201)
@@ -124,7 +105,7 @@ def test_existing_services_record_their_events(world: dict[str, Any]) -> None:
 def test_my_feed_spans_my_groups_and_pages(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
     first, second = team(world), team(world)
-    docs = [upload(alice, first["open"], "a.txt"), upload(alice, second["open"], "b.txt")]
+    docs = [upload_id(alice, first["open"], "a.txt"), upload_id(alice, second["open"], "b.txt")]
     mine = feed(bob)
     assert {i["group"]["id"] for i in mine} >= {first["group"]["id"], second["group"]["id"]}
     assert all(about(mine, d) == ["document.created"] for d in docs)
@@ -158,8 +139,8 @@ def test_closed_folders_and_trash_filter_at_read_time(world: dict[str, Any]) -> 
     alice, bob, carol = world["alice"], world["bob"], world["carol"]
     t = team(world)
     gid = t["group"]["id"]
-    secret = upload(alice, t["closed"], "geheim.txt")
-    visible = upload(alice, t["open"], "open.txt")
+    secret = upload_id(alice, t["closed"], "geheim.txt")
+    visible = upload_id(alice, t["open"], "open.txt")
     assert about(feed(bob, gid), secret) == []
     assert about(feed(carol, gid), secret) == ["document.created"]
 

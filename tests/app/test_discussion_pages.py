@@ -1,15 +1,14 @@
-"""The discussion panel, notifications and the activity dashboard as pages, against a live
-server and without JavaScript: post, reply, edit, resolve and delete with forms, escaping of
-everything people typed, 404 for outsiders, 403 without the CSRF token, 400/429 re-rendered
-with the message, the live event stream, the notification page and header badge, and the
-dashboard's activity with unread markers.
+"""The discussion panel, notifications and the activity dashboard as pages, without
+JavaScript: post, reply, edit, resolve and delete with forms, escaping of everything people
+typed, 404 for outsiders, 403 without the CSRF token, 400/429 re-rendered with the message,
+the notification page and header badge, and the dashboard's activity with unread markers.
+The live event stream needs a real server: test_discussion_stream.py.
 
 People: alice owns the group, bob is a member, erin is outside."""
 
 from __future__ import annotations
 
 import html
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -26,7 +25,8 @@ from app.models import Base, Comment
 from app.models.sealed import attach_keys
 from tests.app.helpers import API, add_member, expect, make_group, uid_of
 from tests.app.keyfile import keys_in
-from tests.live import Client, LiveServer, unique
+from tests.live import Client, unique
+from tests.plugin import Site
 
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
 
@@ -129,10 +129,10 @@ def test_bob_cannot_delete_alices_comment_but_alice_may_delete_bobs(
     assert submit(alice, page, f"/comments/{theirs['id']}/delete").status_code == 303
 
 
-def test_names_and_bodies_are_escaped(cast: Callable[[str], Client], server: LiveServer,
+def test_names_and_bodies_are_escaped(cast: Callable[[str], Client], site: Site,
                                       place: dict[str, Any]) -> None:
     alice = cast("Alice")
-    mallory = server.client()
+    mallory = site.client()
     mallory.sign_up('<img src=x onerror=alert(1)>"Mal',
                     email=f"mal-{uuid.uuid4().hex[:8]}@example.nl")
     add_member(alice, place["group"]["id"], mallory)
@@ -171,7 +171,7 @@ def test_outsiders_get_404_and_forms_need_the_token(
 
 
 def test_an_empty_or_too_fast_comment_re_renders_with_the_message(
-        cast: Callable[[str], Client], server: LiveServer, place: dict[str, Any]) -> None:
+        cast: Callable[[str], Client], site: Site, place: dict[str, Any]) -> None:
     alice = cast("Alice")
     doc = place["note"]
     empty = submit(alice, f"/documents/{doc}", f"/documents/{doc}/comments", {"body": "   "})
@@ -184,7 +184,7 @@ def test_an_empty_or_too_fast_comment_re_renders_with_the_message(
     assert too_long.status_code == 400
     assert f'id="reply-error-{root["id"]}"' in too_long.text
 
-    hasty = server.client()
+    hasty = site.client()
     hasty.sign_up("Haastig")
     add_member(alice, place["group"]["id"], hasty)
     for n in range(20):
@@ -206,30 +206,6 @@ def test_unnotified_mentions_are_reported(cast: Callable[[str], Client],
     shown = alice.http.get(posted.headers["location"])
     notice = shown.text.split("data-unnotified", 1)[1].split("</div>", 1)[0]
     assert "Erin" in html.unescape(notice) and "Bob" not in notice
-
-
-def test_live_stream_announces_a_new_comment(cast: Callable[[str], Client],
-                                             place: dict[str, Any]) -> None:
-    alice, bob = cast("Alice"), cast("Bob")
-    doc = place["file"]
-    with alice.http.stream("GET", f"/documents/{doc}/events", timeout=15) as stream:
-        assert stream.status_code == 200
-        assert stream.headers["content-type"].startswith("text/event-stream")
-        lines = stream.iter_lines()
-        seen: list[str] = []
-        for line in lines:
-            seen.append(line)
-            if line.startswith("data:") and "event: ready" in seen:
-                break
-        expect(bob.post(f"{API}/documents/{doc}/comments", json={"body": "Live!"}), 201)
-        for line in lines:
-            if line == "event: comments":
-                data = json.loads(next(lines).removeprefix("data: "))
-                assert data == {"document_id": doc}
-                break
-    fragment = alice.http.get(f"/documents/{doc}/discussion")
-    assert fragment.status_code == 200 and "Live!" in fragment.text
-    assert "<html" not in fragment.text
 
 
 def test_the_publish_hook_fires_after_commit_only(tmp_path: Path) -> None:
@@ -267,11 +243,11 @@ def badge(person: Client, path: str = "/") -> int:
     return int(found.group(1))
 
 
-def test_notifications_page_badge_and_open(server: LiveServer,
+def test_notifications_page_badge_and_open(site: Site,
                                            cast: Callable[[str], Client],
                                            place: dict[str, Any]) -> None:
     alice = cast("Alice")
-    frank = server.client()
+    frank = site.client()
     frank.sign_up("Frank")
     add_member(alice, place["group"]["id"], frank)
     doc = place["note"]
@@ -304,8 +280,8 @@ def test_notifications_page_badge_and_open(server: LiveServer,
     frank.close()
 
 
-def test_notification_settings_on_the_profile_page(server: LiveServer) -> None:
-    gina = server.client()
+def test_notification_settings_on_the_profile_page(site: Site) -> None:
+    gina = site.client()
     gina.sign_up("Gina")
     shown = gina.http.get("/profile")
     assert 'action="/profile/notifications"' in shown.text
@@ -321,9 +297,9 @@ def test_notification_settings_on_the_profile_page(server: LiveServer) -> None:
 
 
 def test_dashboard_and_group_activity_with_unread_markers(
-        server: LiveServer, cast: Callable[[str], Client]) -> None:
+        site: Site, cast: Callable[[str], Client]) -> None:
     alice = cast("Alice")
-    hank = server.client()
+    hank = site.client()
     hank.sign_up("Hank")
     group = make_group(alice, unique("Activiteit"))
     add_member(alice, group["id"], hank)

@@ -3,12 +3,11 @@ deleting, paging, mentions' autocomplete, following, limits, and every endpoint'
 cases. Access per role is in ``test_access_matrix_discussions.py``.
 
 People: ``alice`` owns the group, ``bob`` is a plain member, ``carol`` only reads the closed
-folder, ``dave`` is outside. The module has a server of its own with the posting rate limit
-off (one test starts a server with a small limit to check the 429)."""
+folder, ``dave`` is outside. The module has an app of its own (in process) with the posting rate
+limit off (one test starts one with a small limit to check the 429)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,43 +26,25 @@ from tests.app.helpers import (
     add_member,
     expect,
     expect_error,
-    make_folder,
     make_group,
+    make_team,
     missing_id,
     uid_of,
+    upload_id,
 )
 from tests.app.keyfile import keys_in
-from tests.live import Client, running_server, unique
+from tests.inprocess import running_in_process
+from tests.live import Client, unique
+from tests.plugin import signed_up
+from tests.queries import counted_queries
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("discussions") / "data"
-    with running_server(data_dir, {"PLEIN_COMMENTS_PER_MINUTE": "0"}) as server:
-        people = {name: server.client() for name in ("alice", "bob", "carol", "dave")}
-        try:
-            for name, client in people.items():
-                client.sign_up(name.capitalize())
-            alice, bob, carol = people["alice"], people["bob"], people["carol"]
-            group = make_group(alice, unique("Overleg"))
-            add_member(alice, group["id"], bob)
-            add_member(alice, group["id"], carol)
-            root = group["root_folder_id"]
-            open_folder = make_folder(alice, root, unique("open"), "open")
-            closed = make_folder(alice, root, unique("closed"), "closed",
-                                 [(carol, "viewer")])
-            yield {**people, "server": server, "group": group, "open": open_folder["id"],
-                   "closed": closed["id"]}
-        finally:
-            for client in people.values():
-                client.close()
-
-
-def new_doc(owner: Client, folder_id: str, name: str = "stuk.txt") -> str:
-    doc = expect(owner.post(f"{API}/folders/{folder_id}/files",
-                            files={"file": (name, os.urandom(64), "application/octet-stream")}),
-                 201)
-    return str(doc["id"])
+    with running_in_process(data_dir, comments_per_minute=0) as site, signed_up(site) as people:
+        team = make_team(people["alice"], people["bob"], people["carol"], name="Overleg")
+        yield {**people, "server": site, **team}
 
 
 def comment(client: Client, doc_id: str, body: str, **extra: Any) -> dict[str, Any]:
@@ -82,7 +63,7 @@ def listing(client: Client, doc_id: str, **params: Any) -> dict[str, Any]:
 
 def test_thread_reply_edit_resolve(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     root = comment(alice, doc, "Is **dit** klaar?\n\n- ja\n- nee")
     assert root["body"] == "Is **dit** klaar?\n\n- ja\n- nee"  # stored as written
     assert "<strong>dit</strong>" in root["body_html"] and "<li>ja</li>" in root["body_html"]
@@ -127,7 +108,7 @@ def test_thread_reply_edit_resolve(world: dict[str, Any]) -> None:
 
 def test_delete_leaves_a_placeholder_while_replies_remain(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     root = comment(bob, doc, f"Geheim plan @[Alice](user:{uid_of(alice)})")
     reply = comment(alice, doc, "Goed plan.", parent_id=root["id"])
     lone = comment(bob, doc, "Los commentaar")
@@ -158,7 +139,7 @@ def test_delete_leaves_a_placeholder_while_replies_remain(world: dict[str, Any])
 
 def test_paging_by_thread(world: dict[str, Any]) -> None:
     alice = world["alice"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     ids = [comment(alice, doc, f"Punt {i}")["id"] for i in range(5)]
     comment(alice, doc, "antwoord", parent_id=ids[0])
     first = listing(alice, doc, limit=2)
@@ -172,7 +153,7 @@ def test_paging_by_thread(world: dict[str, Any]) -> None:
 
 def test_viewers_may_discuss_but_not_resolve_others_threads(world: dict[str, Any]) -> None:
     alice, carol = world["alice"], world["carol"]
-    doc = new_doc(alice, world["closed"])
+    doc = upload_id(alice, world["closed"])
     mine = comment(carol, doc, "Vraag van een lezer")
     theirs = comment(alice, doc, "Opmerking van de eigenaar")
     expect(carol.patch(f"{API}/comments/{mine['id']}", json={"resolved": True}), 200)
@@ -183,8 +164,8 @@ def test_viewers_may_discuss_but_not_resolve_others_threads(world: dict[str, Any
 
 def test_mention_candidates_are_the_readers(world: dict[str, Any]) -> None:
     alice, bob, carol, dave = world["alice"], world["bob"], world["carol"], world["dave"]
-    closed_doc = new_doc(alice, world["closed"])
-    open_doc = new_doc(alice, world["open"])
+    closed_doc = upload_id(alice, world["closed"])
+    open_doc = upload_id(alice, world["open"])
 
     def names(client: Client, doc: str, q: str = "") -> list[str]:
         rows = expect(client.get(f"{API}/documents/{doc}/mention-candidates",
@@ -206,7 +187,7 @@ def test_mention_candidates_are_the_readers(world: dict[str, Any]) -> None:
 
 def test_following(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     url = f"{API}/documents/{doc}/follow"
     assert expect(alice.get(url), 200) == {"following": True}  # the author follows
     assert expect(bob.get(url), 200) == {"following": False}
@@ -219,7 +200,7 @@ def test_following(world: dict[str, Any]) -> None:
 
 def test_purging_a_document_takes_its_discussion_along(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     root = comment(alice, doc, f"Voor @[Bob](user:{uid_of(bob)})")
     comment(bob, doc, "Gelezen", parent_id=root["id"])
     expect(alice.delete(f"{API}/documents/{doc}"), 204)
@@ -235,7 +216,7 @@ def test_purging_a_document_takes_its_discussion_along(world: dict[str, Any]) ->
 
 def test_not_signed_in_is_401(world: dict[str, Any]) -> None:
     alice = world["alice"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     cid = comment(alice, doc, "hallo")["id"]
     anonymous = world["server"].client()
     try:
@@ -257,8 +238,8 @@ def test_not_signed_in_is_401(world: dict[str, Any]) -> None:
 
 def test_unknown_foreign_and_closed_are_404_alike(world: dict[str, Any]) -> None:
     alice, bob, dave = world["alice"], world["bob"], world["dave"]
-    open_doc = new_doc(alice, world["open"])
-    closed_doc = new_doc(alice, world["closed"])
+    open_doc = upload_id(alice, world["open"])
+    closed_doc = upload_id(alice, world["closed"])
     open_comment = comment(alice, open_doc, "open")["id"]
     closed_comment = comment(alice, closed_doc, "dicht")["id"]
     absent = expect_error(bob.get(f"{API}/comments/{missing_id()}"), 404)
@@ -280,7 +261,7 @@ def test_unknown_foreign_and_closed_are_404_alike(world: dict[str, Any]) -> None
 
 def test_bad_input_is_400(world: dict[str, Any]) -> None:
     alice = world["alice"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     url = f"{API}/documents/{doc}/comments"
     expect_error(alice.post(url, json={}), 400, field="body")
     expect_error(alice.post(url, json={"body": "   \n"}), 400, field="body")
@@ -315,7 +296,7 @@ def test_bad_input_is_400(world: dict[str, Any]) -> None:
 
 def test_editing_someone_elses_comment_is_403(world: dict[str, Any]) -> None:
     alice, bob = world["alice"], world["bob"]
-    doc = new_doc(alice, world["open"])
+    doc = upload_id(alice, world["open"])
     cid = comment(bob, doc, "van Bob")["id"]
     expect_error(alice.patch(f"{API}/comments/{cid}", json={"body": "van Alice"}), 403)
     cid2 = comment(alice, doc, "van Alice")["id"]
@@ -325,26 +306,21 @@ def test_editing_someone_elses_comment_is_403(world: dict[str, Any]) -> None:
 
 
 def test_rate_limit_is_429_with_retry_after(tmp_path: Path) -> None:
-    with running_server(tmp_path / "data", {"PLEIN_COMMENTS_PER_MINUTE": "3"}) as server:
-        alice, bob = server.client(), server.client()
-        try:
-            alice.sign_up("Alice")
-            bob.sign_up("Bob")
-            group = make_group(alice, unique("Snel"))
-            add_member(alice, group["id"], bob)
-            doc = new_doc(alice, group["root_folder_id"])
-            first = comment(alice, doc, "1")
-            comment(alice, doc, "2")
-            expect(alice.delete(f"{API}/comments/{first['id']}"), 204)  # still counts
-            comment(alice, doc, "3")
-            response = alice.post(f"{API}/documents/{doc}/comments", json={"body": "4"})
-            expect_error(response, 429, "rate_limited")
-            assert 1 <= int(response.headers["retry-after"]) <= 60
-            comment(bob, doc, "Bob is someone else")  # the limit is per person
-            assert listing(alice, doc)["total"] == 3
-        finally:
-            alice.close()
-            bob.close()
+    with running_in_process(tmp_path / "data", comments_per_minute=3) as site, \
+            signed_up(site, ("Alice", "Bob")) as people:
+        alice, bob = people["alice"], people["bob"]
+        group = make_group(alice, unique("Snel"))
+        add_member(alice, group["id"], bob)
+        doc = upload_id(alice, group["root_folder_id"])
+        first = comment(alice, doc, "1")
+        comment(alice, doc, "2")
+        expect(alice.delete(f"{API}/comments/{first['id']}"), 204)  # still counts
+        comment(alice, doc, "3")
+        response = alice.post(f"{API}/documents/{doc}/comments", json={"body": "4"})
+        expect_error(response, 429, "rate_limited")
+        assert 1 <= int(response.headers["retry-after"]) <= 60
+        comment(bob, doc, "Bob is someone else")  # the limit is per person
+        assert listing(alice, doc)["total"] == 3
 
 
 # -- in-process: anchors on notes, query counts ---------------------------------------------
@@ -363,8 +339,6 @@ def test_anchor_shape() -> None:
 def test_anchored_comment_on_a_note(tmp_path: Path) -> None:
     """Notes arrive with co-editing; a note row is enough to show anchors are stored as given
     and that the listing stays a fixed number of queries."""
-    from sqlalchemy import event
-
     from app.access import Access
 
     db = Database(f"sqlite:///{tmp_path / 'n.sqlite3'}", keys_in(tmp_path))
@@ -407,10 +381,8 @@ def test_anchored_comment_on_a_note(tmp_path: Path) -> None:
             assert session.get_one(Comment, comment_id).detached
             access = Access(session, session.scalar(select(User).where(User.name == "U0")))
             note = session.get_one(Document, note_id)
-            statements: list[str] = []
-            event.listen(db.engine, "before_cursor_execute",
-                         lambda *args: statements.append(args[2]))
-            total, threads = discussions.threads(session, access, note, limit=50, offset=0)
+            with counted_queries(db.engine) as statements:
+                total, threads = discussions.threads(session, access, note, limit=50, offset=0)
             assert total == 31 and sum(len(t.replies) for t in threads) == 30
             # access (membership, folder tree, folder lists), count, threads, replies
             assert len(statements) == 6, statements

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.app.helpers import API, add_member, expect, make_folder, make_group
+from tests.app.helpers import API, add_member, expect, make_folder, make_group, uploaded
 from tests.live import Client, unique
 
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[]"
@@ -58,11 +58,6 @@ def place(cast: Callable[[str], Client]) -> dict[str, Any]:
     folder = make_folder(alice, group["root_folder_id"], "Verbreding", access="closed",
                          members=[(bob, "editor"), (carol, "viewer")])
     return {"group": group, "folder": folder["id"]}
-
-
-def upload_api(person: Client, folder: str, name: str, data: bytes) -> dict[str, Any]:
-    return dict(expect(person.post(f"{API}/folders/{folder}/files",
-                                   files={"file": (name, data, "application/octet-stream")}), 201))
 
 
 def test_upload_without_javascript_lists_the_files(cast: Callable[[str], Client],
@@ -120,7 +115,7 @@ def test_readers_and_outsiders_cannot_upload(cast: Callable[[str], Client],
 def test_file_page_versions_label_restore_and_delete(cast: Callable[[str], Client],
                                                       place: dict[str, Any]) -> None:
     alice, bob, carol = cast("Alice"), cast("Bob"), cast("Carol")
-    doc = upload_api(bob, place["folder"], "begroting.txt", b"versie een\n")
+    doc = uploaded(bob, place["folder"], "begroting.txt", b"versie een\n")
     page_url = f"/documents/{doc['id']}"
 
     page = bob.http.get(page_url)
@@ -181,8 +176,8 @@ def test_images_are_previewed_other_files_are_not(cast: Callable[[str], Client],
     png = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00"
            b"\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\rIDATx\x9cc\xf8\xff\xff?\x00\x05\xfe\x02"
            b"\xfe\xa7\x35\x81\x84\x00\x00\x00\x00IEND\xaeB`\x82")
-    image = upload_api(bob, place["folder"], "kaart.png", png)
-    pdf = upload_api(bob, place["folder"], "rapport.pdf", PDF)
+    image = uploaded(bob, place["folder"], "kaart.png", png)
+    pdf = uploaded(bob, place["folder"], "rapport.pdf", PDF)
     assert f'<img src="/api/v1/documents/{image["id"]}/content"' in bob.http.get(
         f"/documents/{image['id']}").text
     assert "<img" not in bob.http.get(f"/documents/{pdf['id']}").text
@@ -192,7 +187,7 @@ def test_rename_and_trash_and_restore_a_document(cast: Callable[[str], Client],
                                                  place: dict[str, Any]) -> None:
     alice, bob = cast("Alice"), cast("Bob")
     group_id = place["group"]["id"]
-    doc = upload_api(bob, place["folder"], "concept.txt", b"concept\n")
+    doc = uploaded(bob, place["folder"], "concept.txt", b"concept\n")
     page_url = f"/documents/{doc['id']}"
     empty = post_form(bob, page_url, f"{page_url}/rename", {"title": "   "})
     assert empty.status_code == 400 and "Titel" in text_of(empty)
@@ -303,7 +298,7 @@ def test_people_without_access_get_not_found(cast: Callable[[str], Client],
                                              person: Callable[[str], Client]) -> None:
     bob, dave = cast("Bob"), cast("Dave")
     erin = person("Erin")
-    doc = upload_api(bob, place["folder"], "vertrouwelijk.txt", b"geheim\n")
+    doc = uploaded(bob, place["folder"], "vertrouwelijk.txt", b"geheim\n")
     note = expect(bob.post(f"{API}/folders/{place['folder']}/notes",
                            json={"title": "Geheime notitie", "text": "geheim"}), 201)
     for outsider in (dave, erin):
@@ -327,7 +322,7 @@ def test_the_group_page_shows_the_storage_used(cast: Callable[[str], Client],
     counts closed folders too, so its changes would tell a member of uploads, and their exact
     sizes, into a folder they cannot read."""
     alice, bob, dave = cast("Alice"), cast("Bob"), cast("Dave")
-    upload_api(bob, place["folder"], "groot.bin", b"x" * 4096)
+    uploaded(bob, place["folder"], "groot.bin", b"x" * 4096)
     page = text_of(alice.http.get(f"/groups/{place['group']['id']}"))
     assert 'id="quota-meter"' in page and "van 10\xa0GB gebruikt" in page
     for member in (bob, dave):  # Dave cannot read "Verbreding"; Bob can, but not all folders

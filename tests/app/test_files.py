@@ -16,10 +16,18 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
-import httpx
 import pytest
 
-from tests.app.helpers import API, add_member, expect, expect_error, make_folder, make_group
+from tests.app.helpers import (
+    API,
+    add_member,
+    expect,
+    expect_error,
+    make_folder,
+    make_group,
+    new_version,
+    upload,
+)
 from tests.live import Client, LiveServer, running_server, unique
 
 # A complete 1×1 PNG: libmagic needs the real signature, not just a prefix.
@@ -32,17 +40,6 @@ PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF
 
 
 # -- helpers -------------------------------------------------------------------------------
-
-def upload(client: Client, folder_id: str, name: str, data: bytes,
-           content_type: str = "application/octet-stream") -> httpx.Response:
-    return client.post(f"{API}/folders/{folder_id}/files",
-                       files={"file": (name, data, content_type)})
-
-
-def new_version(client: Client, doc_id: str, data: bytes, name: str = "v.bin") -> httpx.Response:
-    return client.post(f"{API}/documents/{doc_id}/versions",
-                       files={"file": (name, data, "application/octet-stream")})
-
 
 def raw_multipart(filename: bytes, data: bytes) -> tuple[bytes, str]:
     """A multipart body written by hand, so a file name reaches the server byte for byte

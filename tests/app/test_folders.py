@@ -5,14 +5,11 @@ Alice owns the group, Bob is an admin, Carol a member, Dave is outside."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
-import httpx
 import pytest
-from sqlalchemy import event
 
 from tests.app.helpers import (
     API,
@@ -25,7 +22,10 @@ from tests.app.helpers import (
     set_access,
     uid_of,
 )
-from tests.live import Client, LiveServer, unique
+from tests.inprocess import InProcessServer
+from tests.live import Client, unique
+from tests.plugin import Site
+from tests.queries import counted_queries
 
 Cast = Callable[[str], Client]
 
@@ -92,7 +92,7 @@ def test_create_folder_bad_input(group: dict[str, Any], alice: Client, body: dic
     assert get(alice, root)["children"] == []
 
 
-def test_create_folder_refusals(server: LiveServer, group: dict[str, Any], alice: Client,
+def test_create_folder_refusals(site: Site, group: dict[str, Any], alice: Client,
                                 carol: Client, dave: Client) -> None:
     root = group["root_folder_id"]
     url = f"{API}/folders/{root}/folders"
@@ -100,7 +100,7 @@ def test_create_folder_refusals(server: LiveServer, group: dict[str, Any], alice
     expect_error(carol.post(url, json={"name": "geheim", "access": "closed"}), 403)
     expect_error(dave.post(url, json={"name": "x"}), 404)  # not a member: not even found
     expect_error(carol.post(f"{API}/folders/{missing_id()}/folders", json={"name": "x"}), 404)
-    with httpx.Client(base_url=server.url) as anonymous:
+    with site.http() as anonymous:
         expect_error(anonymous.post(url, json={"name": "x"}), 401)
         expect_error(anonymous.get(f"{API}/folders/{root}"), 401)
     assert get(alice, root)["children"] == []
@@ -320,14 +320,9 @@ def test_set_access_refusals(group: dict[str, Any], alice: Client, carol: Client
 # -- query count ---------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """The app built in this process, to count the SQL a folder listing makes."""
-    from app.main import create_app
-    from app.settings import Settings
-
-    app = create_app(Settings(data_dir=Path(tmp_path_factory.mktemp("inproc")) / "data"))
-    yield app.state.runtime
-    app.state.runtime.db.dispose()
+def inproc(app_server: InProcessServer) -> Any:
+    """The app in this process, to count the SQL a folder listing makes."""
+    return app_server.runtime
 
 
 def test_listing_a_folder_is_a_fixed_number_of_queries(inproc: Any) -> None:
@@ -344,6 +339,7 @@ def test_listing_a_folder_is_a_fixed_number_of_queries(inproc: Any) -> None:
         member = accounts.register(session, inproc.settings, inproc.passwords,
                                    email=f"{unique('m')}@example.nl", name="M",
                                    password="correct horse battery staple").user
+        assert owner is not None and member is not None
         access = Access(session, owner)
         group = groups.create_group(session, access, name="Q", description="",
                                     group_access="closed")
@@ -361,27 +357,19 @@ def test_listing_a_folder_is_a_fixed_number_of_queries(inproc: Any) -> None:
                                    grants=[folders.FolderGrant(member.id, "viewer")])
         ids = {"owner": owner.id, "member": member.id, "small": small.id, "big": big.id}
 
-    statements: list[str] = []
-
-    def count(*args: Any) -> None:
-        statements.append(str(args[2]))
-
-    def listing(user_key: str, folder_key: str) -> tuple[int, int]:
+    def listing(user_key: str, folder_key: str) -> tuple[list[str], int]:
         with db.read() as session:
             user = session.get(User, ids[user_key])
             ctx = SimpleNamespace(db=session, access=Access(session, user))
-            statements.clear()
-            event.listen(db.engine, "before_cursor_execute", count)
-            try:
+            with counted_queries(db.engine) as statements:
                 folder = folders.get_folder(session, ctx.access, ids[folder_key])
                 out = folder_out(ctx, folder)  # type: ignore[arg-type]
-            finally:
-                event.remove(db.engine, "before_cursor_execute", count)
-            return len(statements), len(out.children)
+            return statements, len(out.children)
 
     for user_key, visible in (("owner", (20, 180)), ("member", (14, 120))):
         few, few_children = listing(user_key, "small")
         many, many_children = listing(user_key, "big")
         assert (few_children, many_children) == visible
-        assert many == few, f"{user_key}: {few} queries for 20 children, {many} for 180"
-        assert few <= 10, statements
+        assert len(many) == len(few), \
+            f"{user_key}: {len(few)} queries for 20 children, {len(many)} for 180"
+        assert len(few) <= 10, few

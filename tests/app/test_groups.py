@@ -23,7 +23,8 @@ from tests.app.helpers import (
     missing_id,
     uid_of,
 )
-from tests.live import Client, LiveServer, unique
+from tests.live import Client, unique
+from tests.plugin import Site
 
 Cast = Callable[[str], Client]
 
@@ -61,10 +62,10 @@ def test_create_group_bad_input(alice: Client, body: dict[str, Any], field: str)
     expect_error(alice.post(f"{API}/groups", json=body), 400, field=field)
 
 
-def test_group_endpoints_need_a_signed_in_person(server: LiveServer, alice: Client) -> None:
+def test_group_endpoints_need_a_signed_in_person(site: Site, alice: Client) -> None:
     group = make_group(alice, unique("g"))
     gid, uid = group["id"], uid_of(alice)
-    with httpx.Client(base_url=server.url) as anonymous:
+    with site.http() as anonymous:
         for method, path, body in [
             ("POST", "/groups", {"name": "x", "access": "open"}),
             ("GET", "/groups", None),
@@ -304,7 +305,7 @@ def test_remove_members(alice: Client, bob: Client, carol: Client, dave: Client)
 
 # -- invitations -----------------------------------------------------------------------------
 
-def test_registering_with_an_invited_address_claims_nothing(server: LiveServer, alice: Client,
+def test_registering_with_an_invited_address_claims_nothing(site: Site, alice: Client,
                                                              bob: Client, carol: Client) -> None:
     """Issue 9 item 1: anyone can register with any address, so registering must not turn an
     invitation into a membership (here, without mail, the address cannot be proven at all);
@@ -324,7 +325,7 @@ def test_registering_with_an_invited_address_claims_nothing(server: LiveServer, 
     add_member(alice, gid, carol)
     assert expect(carol.get(url), 200)["invitations"] == []  # only managers see them
 
-    newcomer = server.client()
+    newcomer = site.client()
     try:
         newcomer.sign_up("Nieuw", email=address.lower())
         seen = expect(newcomer.get(f"{API}/groups/{gid}"), 200)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from storage import WrappedKey
-from tests.app.helpers import API, expect, make_group
+from tests.app.helpers import API, expect, make_group, upload_id
 from tests.app.test_cli import plein
 from tests.live import Client, LiveServer, running_server
 
@@ -43,12 +43,6 @@ def sign_in(server: LiveServer, email: str) -> Client:
     return client
 
 
-def upload(client: Client, folder: str, name: str, data: bytes) -> str:
-    made = expect(client.post(f"{API}/folders/{folder}/files",
-                              files={"file": (name, data, "application/octet-stream")}), 201)
-    return str(made["id"])
-
-
 def test_rotate_then_fsck(tmp_path: Path) -> None:
     data = tmp_path / "data"
     files = {"leeg.bin": b"", "klein.txt": b"hallo\n", "groot.bin": os.urandom(300_000)}
@@ -58,7 +52,7 @@ def test_rotate_then_fsck(tmp_path: Path) -> None:
         alice.sign_up("Alice", email="alice@example.nl", password=PASSWORD)
         folder = make_group(alice, "Sleutels")["root_folder_id"]
         for name, content in files.items():
-            docs[upload(alice, folder, name, content)] = content
+            docs[upload_id(alice, folder, name, content)] = content
         alice.close()
 
     old_key = key_file(data)["active"]
@@ -121,7 +115,7 @@ def test_rotation_beside_a_running_server(tmp_path: Path) -> None:
         alice = server.client()
         alice.sign_up("Alice", email="alice@example.nl", password=PASSWORD)
         folder = make_group(alice, "Sleutels")["root_folder_id"]
-        doc_id = upload(alice, folder, "eerst.bin", first)
+        doc_id = upload_id(alice, folder, "eerst.bin", first)
         alice.close()
     # A fresh server whose first blob access comes only after the rotation: it must notice
     # the key file changed since it loaded it at start-up.
@@ -134,14 +128,14 @@ def test_rotation_beside_a_running_server(tmp_path: Path) -> None:
         assert new_key != old_key
 
         assert alice.get(f"{API}/documents/{doc_id}/content").content == first
-        second_id = upload(alice, folder, "daarna.bin", second)
+        second_id = upload_id(alice, folder, "daarna.bin", second)
         assert alice.get(f"{API}/documents/{second_id}/content").content == second
         assert {kek for _, kek, _ in blob_rows(data)} == {new_key}
 
         # Rotating again with the server up: the file read after this rotation works too.
         assert plein("keys", "rotate", "--data-dir", str(data)).returncode == 0
         assert alice.get(f"{API}/documents/{second_id}/content").content == second
-        third_id = upload(alice, folder, "derde.bin", b"drie")
+        third_id = upload_id(alice, folder, "derde.bin", b"drie")
         assert alice.get(f"{API}/documents/{third_id}/content").content == b"drie"
         assert {kek for _, kek, _ in blob_rows(data)} == {key_file(data)["active"]}
         alice.close()
@@ -178,7 +172,7 @@ def test_rotation_beside_a_running_server_reaches_notes_index_and_names(tmp_path
                                        "format": "text"}), 201)["id"]
         expect(alice.post(f"{API}/documents/{note}/comments",
                           json={"body": f"{comment_word} bij de notitie"}), 201)
-        file_id = upload(alice, folder, "eerst.bin", b"inhoud")
+        file_id = upload_id(alice, folder, "eerst.bin", b"inhoud")
         alice.close()
     assert plein("reindex", "--data-dir", str(data)).returncode == 0
     # A fresh server: the note is not open in memory, so reading it goes to the note store.

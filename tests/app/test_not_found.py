@@ -7,29 +7,24 @@ People: ``owner`` owns the group, ``member`` is in it but not listed on the clos
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from app.access import Access
 from app.errors import NotFound
 from app.models import Document, User
 from app.services import accounts, documents, folders, groups
 from tests.app.helpers import API, expect_error, make_folder, make_group, missing_id
+from tests.inprocess import InProcessServer
 from tests.live import Client, unique
+from tests.queries import counted_queries
 
 
 @pytest.fixture(scope="module")
-def inproc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from app.main import create_app
-    from app.settings import Settings
-
-    app = create_app(Settings(data_dir=Path(tmp_path_factory.mktemp("notfound")) / "data"))
-    yield app.state.runtime
-    app.state.runtime.db.dispose()
+def inproc(app_server: InProcessServer) -> Any:
+    return app_server.runtime
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +56,11 @@ def world(inproc: Any) -> dict[str, str]:
 
 def statements_of(inproc: Any, user_id: str, lookup: Callable[[Any, Access], object]) -> int:
     """How many SQL statements a lookup that must end in 404 makes."""
-    seen: list[str] = []
-
-    def count(*args: Any) -> None:
-        seen.append(str(args[2]))
-
     with inproc.db.read() as session:
         access = Access(session, session.get_one(User, user_id))
-        event.listen(inproc.db.engine, "before_cursor_execute", count)
-        try:
-            with pytest.raises(NotFound):
-                lookup(session, access)
-        finally:
-            event.remove(inproc.db.engine, "before_cursor_execute", count)
-    return len(seen)
+        with counted_queries(inproc.db.engine) as statements, pytest.raises(NotFound):
+            lookup(session, access)
+    return len(statements)
 
 
 @pytest.mark.parametrize("who", ["member", "outsider"])

@@ -34,19 +34,14 @@ from tests.app.helpers import (
     expect_error,
     make_folder,
     make_group,
+    make_team,
     set_access,
     uid_of,
+    upload_id,
 )
 from tests.app.keyfile import keys_in
-from tests.live import Client, LiveServer, free_port, running_server, unique
-
-
-def sign_up_all(server: LiveServer, names: tuple[str, ...]) -> dict[str, Client]:
-    people = {}
-    for name in names:
-        people[name] = server.client()
-        people[name].sign_up(name.capitalize())
-    return people
+from tests.live import Client, free_port, running_server, unique
+from tests.plugin import sign_up_all
 
 
 @pytest.fixture(scope="module")
@@ -62,21 +57,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def team(world: dict[str, Any]) -> dict[str, Any]:
-    alice, bob, carol = world["alice"], world["bob"], world["carol"]
-    group = make_group(alice, unique("Zaak"))
-    add_member(alice, group["id"], bob)
-    add_member(alice, group["id"], carol)
-    root = group["root_folder_id"]
-    return {"group": group, "open": make_folder(alice, root, unique("open"), "open")["id"],
-            "closed": make_folder(alice, root, unique("closed"), "closed",
-                                  [(carol, "viewer")])["id"]}
-
-
-def upload(client: Client, folder_id: str, name: str = "stuk.txt") -> str:
-    doc = expect(client.post(f"{API}/folders/{folder_id}/files",
-                             files={"file": (name, os.urandom(32), "application/octet-stream")}),
-                 201)
-    return str(doc["id"])
+    return make_team(world["alice"], world["bob"], world["carol"], name="Zaak")
 
 
 def post(client: Client, doc_id: str, body: str, **extra: Any) -> dict[str, Any]:
@@ -112,7 +93,7 @@ def test_mentions_notify_readers_and_tell_the_author_about_the_rest(
         world: dict[str, Any]) -> None:
     alice, bob, carol, dave = world["alice"], world["bob"], world["carol"], world["dave"]
     t = team(world)
-    doc = upload(alice, t["closed"])
+    doc = upload_id(alice, t["closed"])
     out = post(alice, doc, f"{mention(carol)} en {mention(bob)}, kijk even. Ook "
                            f"@{email_of(dave)}, @{email_of(carol)}, @niemand@example.nl en "
                            f"{mention(alice)}; niet `{mention(bob)}`")
@@ -131,7 +112,7 @@ def test_mentions_notify_readers_and_tell_the_author_about_the_rest(
     assert "@niemand@example.nl" in out["body_html"] and "Dave" not in out["body_html"]
 
     # Editing notifies only people newly mentioned.
-    open_doc = upload(alice, t["open"])
+    open_doc = upload_id(alice, t["open"])
     first = post(alice, open_doc, f"Hoi {mention(bob)}")
     edited = expect(alice.patch(f"{API}/comments/{first['id']}",
                                 json={"body": f"Hoi {mention(bob)} en {mention(carol)}"}), 200)
@@ -145,7 +126,7 @@ def test_mentions_notify_readers_and_tell_the_author_about_the_rest(
 def test_replies_and_followers(world: dict[str, Any]) -> None:
     alice, bob, carol = world["alice"], world["bob"], world["carol"]
     t = team(world)
-    doc = upload(alice, t["open"])  # Alice follows as the author
+    doc = upload_id(alice, t["open"])  # Alice follows as the author
     root = post(bob, doc, "Een vraag")  # Bob follows as a commenter
     assert kinds(alice, doc) == ["followed_activity"]
     post(carol, doc, "Antwoord", parent_id=root["id"])
@@ -181,7 +162,7 @@ def test_settings_switch_kinds_off(world: dict[str, Any]) -> None:
     assert changed["replies"] is True  # left out, left alone
     try:
         t = team(world)
-        doc = upload(alice, t["open"])
+        doc = upload_id(alice, t["open"])
         out = post(alice, doc, f"Hoi {mention(bob)}")
         assert out["unnotified_mentions"] == []  # his choice is not the author's business
         assert inbox(bob, doc) == []
@@ -197,7 +178,7 @@ def test_read_marks_and_unread_count(world: dict[str, Any]) -> None:
     expect(carol.post(f"{API}/notifications/read", json={}), 200)
     assert unread(carol) == 0
     t = team(world)
-    doc = upload(alice, t["open"])
+    doc = upload_id(alice, t["open"])
     ids = [post(alice, doc, f"{mention(carol)} {i}")["id"] for i in range(3)]
     assert unread(carol) == 3
     notes = inbox(carol, doc)
@@ -226,7 +207,7 @@ def test_mark_all_read_leaves_what_the_list_hides(world: dict[str, Any]) -> None
     caller can no longer read; the count told her something happened in the closed folder."""
     alice, carol = world["alice"], world["carol"]
     t = team(world)
-    hidden = upload(alice, t["closed"])
+    hidden = upload_id(alice, t["closed"])
     post(alice, hidden, f"{mention(carol)} in de dichte map")
     expect(carol.post(f"{API}/notifications/read", json={}), 200)  # a clean start
     post(alice, hidden, f"{mention(carol)} nog een keer")
@@ -304,7 +285,7 @@ def test_immediate_mail_is_sent_by_the_background_task(tmp_path: Path, sink: Sin
             group = make_group(alice, unique("Post"))
             add_member(alice, group["id"], bob)
             add_member(alice, group["id"], carol)
-            doc = upload(alice, group["root_folder_id"], "Begroting 2027")
+            doc = upload_id(alice, group["root_folder_id"], "Begroting 2027")
             post(alice, doc, f"{mention(bob)} {mention(carol)} CANARY-7f3a in de tekst")
             sink.wait_for(1)
             recipients, message = sink.messages[0]
@@ -341,8 +322,8 @@ def test_daily_digest(tmp_path: Path, sink: Sink) -> None:
             add_member(alice, group["id"], carol)
             root = group["root_folder_id"]
             closed = make_folder(alice, root, unique("dicht"), "closed", [(bob, "viewer")])
-            open_doc = upload(alice, root, "Notulen")
-            closed_doc = upload(alice, closed["id"], "Vertrouwelijk")
+            open_doc = upload_id(alice, root, "Notulen")
+            closed_doc = upload_id(alice, closed["id"], "Vertrouwelijk")
             post(alice, open_doc, f"{mention(bob)} {mention(carol)} een")
             post(alice, closed_doc, f"{mention(bob)} twee")
             post(alice, open_doc, f"{mention(carol)} drie")
@@ -398,7 +379,7 @@ def test_unreachable_mail_server_gives_the_notifications_back(tmp_path: Path) ->
             alice, bob = people["alice"], people["bob"]
             group = make_group(alice, unique("Stil"))
             add_member(alice, group["id"], bob)
-            doc = upload(alice, group["root_folder_id"])
+            doc = upload_id(alice, group["root_folder_id"])
             post(alice, doc, f"{mention(bob)} hallo")
         finally:
             for client in people.values():

@@ -17,6 +17,8 @@ import pytest
 
 from tests.live import REPO, Client, free_port
 
+pytestmark = pytest.mark.server  # a wheel, installed, served by a real subprocess
+
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.live import Client, LiveServer, unique
+from tests.live import Client, unique
+from tests.plugin import Site
 
 PASSWORD = "correct horse battery staple"
 CSRF_RE = re.compile(r'name="csrf_token" value="([^"]*)"')
@@ -36,17 +37,18 @@ def text_of(response: httpx.Response) -> str:
     return html.unescape(response.text)
 
 
-def sign_in_with_form(server: LiveServer, email: str, password: str = PASSWORD) -> httpx.Client:
-    http = httpx.Client(base_url=server.url, timeout=30, follow_redirects=False)
+def sign_in_with_form(site: Site, email: str, password: str = PASSWORD) -> httpx.Client:
+    http = site.http(timeout=30, follow_redirects=False)
     response = submit(http, "/login", "/login", {"email": email, "password": password})
     assert response.status_code == 303, response.text
     return http
 
 
-def register(server: LiveServer, name: str) -> str:
+def register(site: Site, name: str) -> str:
     email = f"{name.lower()}-{uuid.uuid4().hex[:8]}@example.nl"
-    response = httpx.post(server.url + "/api/v1/users",
-                          json={"email": email, "name": name, "password": PASSWORD})
+    with site.http() as http:
+        response = http.post("/api/v1/users",
+                             json={"email": email, "name": name, "password": PASSWORD})
     assert response.status_code == 201, response.text
     return email
 
@@ -72,9 +74,9 @@ def add_member(owner: Client, group_id: str, member: Client) -> None:
     assert response.status_code == 201, response.text
 
 
-def test_sign_in_form_and_sign_out_revokes_the_session(server: LiveServer) -> None:
-    email = register(server, "Alice")
-    http = sign_in_with_form(server, email)
+def test_sign_in_form_and_sign_out_revokes_the_session(site: Site) -> None:
+    email = register(site, "Alice")
+    http = sign_in_with_form(site, email)
     try:
         home = http.get("/")
         assert home.status_code == 200
@@ -84,22 +86,22 @@ def test_sign_in_form_and_sign_out_revokes_the_session(server: LiveServer) -> No
         assert submit(http, "/", "/logout").status_code == 303
     finally:
         http.close()
-    with httpx.Client(base_url=server.url, cookies={"plein_session": old_cookie}) as replay:
+    with site.http(cookies={"plein_session": old_cookie}) as replay:
         again = replay.get("/")
         assert again.status_code == 303
         assert again.headers["location"].startswith("/login")
         assert replay.get("/api/v1/session").json()["user"] is None
 
 
-def test_wrong_password_on_the_form_is_401_with_a_message(server: LiveServer) -> None:
-    email = register(server, "Alice")
-    with httpx.Client(base_url=server.url) as http:
+def test_wrong_password_on_the_form_is_401_with_a_message(site: Site) -> None:
+    email = register(site, "Alice")
+    with site.http() as http:
         response = submit(http, "/login", "/login", {"email": email, "password": "wrong" * 3})
         assert response.status_code == 401
         assert "wachtwoord is onjuist" in text_of(response)
 
 
-def test_each_page_renders_for_its_people(server: LiveServer,
+def test_each_page_renders_for_its_people(site: Site,
                                           person: Callable[[str], Client]) -> None:
     alice = person("Alice")
     created = submit(alice.http, "/groups/new", "/groups/new",
@@ -127,7 +129,7 @@ def test_each_page_renders_for_its_people(server: LiveServer,
 
 
 def test_outsiders_and_unlisted_members_get_no_closed_content(
-        server: LiveServer, person: Callable[[str], Client]) -> None:
+        site: Site, person: Callable[[str], Client]) -> None:
     alice, bob, dave = person("Alice"), person("Bob"), person("Dave")
     group = make_group(alice)
     add_member(alice, group["id"], bob)
@@ -156,7 +158,7 @@ def test_outsiders_and_unlisted_members_get_no_closed_content(
     assert 'id="access"' not in bob.get(f"/folders/{open_id}").text
 
 
-def test_form_posts_without_a_valid_token_are_refused(server: LiveServer,
+def test_form_posts_without_a_valid_token_are_refused(site: Site,
                                                       person: Callable[[str], Client]) -> None:
     alice = person("Alice")
     data = {"name": "Zonder token", "access": "open"}
@@ -172,7 +174,7 @@ def test_form_posts_without_a_valid_token_are_refused(server: LiveServer,
     assert "Zonder token" not in names
 
 
-def test_bad_form_input_is_400_with_the_message(server: LiveServer,
+def test_bad_form_input_is_400_with_the_message(site: Site,
                                                 person: Callable[[str], Client]) -> None:
     alice = person("Alice")
     empty = submit(alice.http, "/groups/new", "/groups/new", {"name": "  ", "access": "open"})
@@ -184,7 +186,7 @@ def test_bad_form_input_is_400_with_the_message(server: LiveServer,
     assert "Access: choose one of the options" in text_of(bad)
 
 
-def test_managing_members_through_the_group_page(server: LiveServer,
+def test_managing_members_through_the_group_page(site: Site,
                                                  person: Callable[[str], Client]) -> None:
     alice, bob, carol = person("Alice"), person("Bob"), person("Carol")
     group = make_group(alice)
@@ -224,7 +226,7 @@ def test_managing_members_through_the_group_page(server: LiveServer,
     assert bob.get(f"/folders/{group['root_folder_id']}").status_code == 404
 
 
-def test_folder_forms_access_rename_trash_restore(server: LiveServer,
+def test_folder_forms_access_rename_trash_restore(site: Site,
                                                   person: Callable[[str], Client]) -> None:
     alice, bob = person("Alice"), person("Bob")
     group = make_group(alice)
@@ -272,7 +274,7 @@ def test_folder_forms_access_rename_trash_restore(server: LiveServer,
     assert "Buiten (oud)" not in text_of(alice.get(trash))
 
 
-def test_profile_password_and_tokens(server: LiveServer,
+def test_profile_password_and_tokens(site: Site,
                                      person: Callable[[str], Client]) -> None:
     alice = person("Alice")
     saved = submit(alice.http, "/profile", "/profile",
@@ -291,23 +293,23 @@ def test_profile_password_and_tokens(server: LiveServer,
                      {"current_password": PASSWORD, "new_password": "a new password 123"})
     assert changed.status_code == 303
     assert alice.get("/profile").status_code == 200  # this browser got a fresh session
-    with httpx.Client(base_url=server.url, cookies={"plein_session": other_browser}) as old:
+    with site.http(cookies={"plein_session": other_browser}) as old:
         assert old.get("/profile").status_code == 303
 
     created = submit(alice.http, "/profile", "/profile/tokens", {"name": "sync"})
     assert created.status_code == 200
     secret = re.search(r'value="(plein_[^"]+)"', created.text)
     assert secret
-    me = httpx.get(server.url + "/api/v1/users/me",
-                   headers={"Authorization": f"Bearer {secret.group(1)}"})
+    bearer = site.http(headers={"Authorization": f"Bearer {secret.group(1)}"})
+    me = bearer.get("/api/v1/users/me")
     assert me.status_code == 200
     listing = alice.get("/profile")
     assert secret.group(1) not in listing.text  # shown once only
     token_id = alice.get("/api/v1/tokens").json()[0]["id"]
     assert submit(alice.http, "/profile", f"/profile/tokens/{token_id}/revoke"
                   ).status_code == 303
-    assert httpx.get(server.url + "/api/v1/users/me",
-                     headers={"Authorization": f"Bearer {secret.group(1)}"}).status_code == 401
+    assert bearer.get("/api/v1/users/me").status_code == 401
+    bearer.close()
 
 
 @pytest.mark.parametrize("path", ["/groups/new", "/profile", "/folders/nothing"])

@@ -18,7 +18,15 @@ from typing import Any
 
 import pytest
 
-from tests.app.helpers import API, add_member, expect, expect_error, make_folder, make_group
+from tests.app.helpers import (
+    API,
+    add_member,
+    expect,
+    expect_error,
+    make_folder,
+    make_group,
+    uploaded,
+)
 from tests.indexer.samples import make_pdf
 from tests.live import Client, LiveServer, unique
 
@@ -64,13 +72,6 @@ def settled(client: Client, folder_id: str) -> None:
     wait_found(client, marker, note["id"])
 
 
-def upload(client: Client, folder_id: str, name: str, data: bytes,
-           mime: str = "application/octet-stream") -> dict[str, Any]:
-    doc: dict[str, Any] = expect(client.post(f"{API}/folders/{folder_id}/files",
-                                             files={"file": (name, data, mime)}), 201)
-    return doc
-
-
 def note(client: Client, folder_id: str, title: str, text: str) -> dict[str, Any]:
     doc: dict[str, Any] = expect(client.post(f"{API}/folders/{folder_id}/notes",
                                              json={"title": title, "text": text}), 201)
@@ -104,7 +105,7 @@ def world(cast: Callable[[str], Client]) -> dict[str, Any]:
 def test_a_pdf_is_found_on_page_7_and_follows_its_versions(world: dict[str, Any]) -> None:
     alice, root = world["alice"], world["root"]
     first = word("sluisdeur")
-    doc = upload(alice, root, "rapport.pdf", ten_page_pdf(first), "application/pdf")
+    doc = uploaded(alice, root, "rapport.pdf", ten_page_pdf(first), "application/pdf")
     found = wait_found(alice, first, doc["id"])
     assert found["total"] == 1
     [hit] = found["results"]
@@ -126,7 +127,7 @@ def test_a_pdf_is_found_on_page_7_and_follows_its_versions(world: dict[str, Any]
 def test_a_word_at_the_top_of_a_page_reports_that_page(world: dict[str, Any]) -> None:
     alice, root = world["alice"], world["root"]
     term = word("bovenaan")
-    doc = upload(alice, root, "bovenaan.pdf", ten_page_pdf(term, top=True), "application/pdf")
+    doc = uploaded(alice, root, "bovenaan.pdf", ten_page_pdf(term, top=True), "application/pdf")
     found = wait_found(alice, term, doc["id"])
     assert found["results"][0]["page"] == 7, found["results"][0]
 
@@ -135,7 +136,7 @@ def test_a_text_file_is_found_by_a_stemmed_word(world: dict[str, Any]) -> None:
     alice, bob, root = world["alice"], world["bob"], world["root"]
     # A real word pair: random letters can end in forms the Dutch stemmer treats irregularly.
     base = "huurwoning"
-    doc = upload(alice, root, "woningen.txt", f"De {base}en van de dijken.\n".encode(),
+    doc = uploaded(alice, root, "woningen.txt", f"De {base}en van de dijken.\n".encode(),
                  "text/plain")
     found = wait_found(bob, base, doc["id"])  # the plural is found by the singular
     hit = next(h for h in found["results"] if h["document_id"] == doc["id"])
@@ -243,7 +244,7 @@ def test_filters_by_kind_group_and_folder(cast: Callable[[str], Client],
     sub = make_folder(alice, root, "Sub")
     term = word("stuw")
     in_root = note(alice, root, "Notitie", term)
-    in_sub = upload(alice, sub["id"], "stuw.txt", f"{term}\n".encode(), "text/plain")
+    in_sub = uploaded(alice, sub["id"], "stuw.txt", f"{term}\n".encode(), "text/plain")
     elsewhere = note(alice, other["root_folder_id"], "Elders", term)
     everything = {in_root["id"], in_sub["id"], elsewhere["id"]}
     wait_search(alice, term, lambda f: set(ids(f)) == everything)

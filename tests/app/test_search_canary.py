@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 
-from tests.app.helpers import make_group
-from tests.app.test_search_api import LETTERS, note, search, upload, wait_found
+from tests.app.helpers import make_group, uploaded
+from tests.app.test_search_api import LETTERS, note, search, wait_found
 from tests.canary import files_containing
 from tests.indexer.samples import make_pdf
 from tests.live import LiveServer, unique
@@ -25,9 +25,9 @@ def test_an_indexed_canary_is_nowhere_in_plaintext(fresh_server: LiveServer) -> 
     owner.sign_up("Owner")
     root = make_group(owner, unique("canary"))["root_folder_id"]
     made = [
-        upload(owner, root, "notitie.txt", f"Het woord {canary} staat hier.\n".encode(),
+        uploaded(owner, root, "notitie.txt", f"Het woord {canary} staat hier.\n".encode(),
                "text/plain")["id"],
-        upload(owner, root, "rapport.pdf", make_pdf(["Inleiding", f"Het woord {canary}."]),
+        uploaded(owner, root, "rapport.pdf", make_pdf(["Inleiding", f"Het woord {canary}."]),
                "application/pdf")["id"],
         note(owner, root, "Nota", f"# Kop\n\nHet woord **{canary}** in een notitie.")["id"],
     ]

@@ -10,12 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.app.helpers import API, add_member, expect, make_folder, make_group
+from tests.app.helpers import API, add_member, expect, make_folder, make_group, uploaded
 from tests.app.test_access_matrix_search import misspell
 from tests.app.test_search_api import (
     note,
     ten_page_pdf,
-    upload,
     wait_found,
     wait_search,
     word,
@@ -75,7 +74,7 @@ def expect_html(client: Client, path: str) -> str:
 def test_results_show_title_kind_snippet_and_page(world: dict[str, Any]) -> None:
     alice, carol = world["alice"], world["carol"]
     term = word("sluisdeur")
-    pdf = upload(alice, world["closed"], "rapport.pdf", ten_page_pdf(term), "application/pdf")
+    pdf = uploaded(alice, world["closed"], "rapport.pdf", ten_page_pdf(term), "application/pdf")
     memo = note(alice, world["root"], "Memo", f"De {term} is vervangen.")
     wait_found(alice, term, pdf["id"])
     wait_found(carol, term, memo["id"])
@@ -101,7 +100,7 @@ def test_a_hostile_title_and_body_are_escaped(world: dict[str, Any]) -> None:
     alice = world["alice"]
     term = word("gevaar")
     doc = note(alice, world["root"], f"{HOSTILE} {term}", f"Tekst {HOSTILE} met {term}.")
-    upload(alice, world["root"], f"{HOSTILE}.txt", f"{HOSTILE} {term}".encode(), "text/plain")
+    uploaded(alice, world["root"], f"{HOSTILE}.txt", f"{HOSTILE} {term}".encode(), "text/plain")
     wait_found(alice, term, doc["id"])
     text = page(alice, q=term)
     assert len(result_links(text)) == 2
@@ -145,7 +144,7 @@ def test_filters_scope_and_paging(world: dict[str, Any]) -> None:
     sub = make_folder(alice, world["root"], "Sub")
     term = word("stuw")
     notes = [note(alice, sub["id"], f"Stuw {n}", term)["id"] for n in range(22)]
-    file_doc = upload(alice, world["root"], "stuw.txt", term.encode(), "text/plain")["id"]
+    file_doc = uploaded(alice, world["root"], "stuw.txt", term.encode(), "text/plain")["id"]
     elsewhere = note(alice, other["root_folder_id"], "Elders", term)["id"]
     wait_search(alice, term, lambda f: f["total"] == 24)
 

@@ -18,7 +18,8 @@ import pytest
 
 from app.services import markdown
 from tests.app.helpers import API, add_member, expect, make_folder, make_group, uid_of
-from tests.live import running_server, unique
+from tests.inprocess import running_in_process
+from tests.live import unique
 
 PAYLOADS = [
     # raw HTML: script, event handlers, frames, SVG, objects
@@ -155,7 +156,7 @@ def test_all_payloads_in_one_comment() -> None:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("xss") / "data"
-    with running_server(data_dir, {"PLEIN_COMMENTS_PER_MINUTE": "0"}) as server:
+    with running_in_process(data_dir, comments_per_minute=0) as server:
         alice, mallory = server.client(), server.client()
         try:
             alice.sign_up("Alice")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -115,3 +116,43 @@ async def test_memory_transport_close_releases_blocked_sender() -> None:
         with anyio.fail_after(1):
             await failed.wait()
     await a.close()
+
+
+@pytest.mark.anyio
+async def test_a_typists_alternating_updates_and_caret_moves_are_merged_while_queued() -> None:
+    """Every key press is a document update and a caret move: queued for a slow reader they
+    alternate, and merging only neighbours of one kind merged nothing (the queue grew one
+    group per message until SLOW_CONSUMER).  Updates pass the queued presence instead."""
+    from pycrdt import Doc, Text
+
+    from sync.connection import Connection
+    from sync.permission import Permission
+    from sync.protocol import AwarenessUpdate, SyncUpdate, decode_frame, encode
+
+    server_end, client_end = memory_transport_pair()
+    conn = Connection(server_end, Permission.EDIT, "k", SyncLimits(max_queued_messages=8))
+    doc: Doc[Any] = Doc()
+    text = doc.get("t", type=Text)
+    updates: list[bytes] = []
+    doc.observe(lambda event: updates.append(event.update))
+    for i in range(100):
+        text += f"{i} "
+        conn.send(encode(SyncUpdate(updates[-1])), update=updates[-1])
+        entry = AwarenessEntry(doc.client_id, i + 1, json.dumps({"cursor": i}))
+        conn.send(encode(AwarenessUpdate((entry,))), awareness=(entry,))
+    assert conn.closed is False
+    # The head (being sent) and the caret move behind it, then one run of updates and one
+    # of presence: content is never held back behind presence.
+    assert conn.queued[0] == 4
+    sent = [m for group in conn._queue for frame in group.merged() for m in decode_frame(frame)]
+    assert [type(m) for m in sent] == [SyncUpdate, AwarenessUpdate, SyncUpdate, AwarenessUpdate]
+    replica: Doc[Any] = Doc()
+    for m in sent[0::2]:
+        assert isinstance(m, SyncUpdate)
+        replica.apply_update(m.update)
+    assert str(replica.get("t", type=Text)) == str(text)
+    carets = [[json.loads(e.state) for e in m.entries] for m in sent[1::2]
+              if isinstance(m, AwarenessUpdate)]
+    assert carets == [[{"cursor": 0}], [{"cursor": 99}]]
+    await server_end.close()
+    await client_end.close()

@@ -1,0 +1,30 @@
+"""Counting the SQL a piece of code makes (CONVENTIONS.md: listing a folder of 1,000
+documents is a fixed number of queries; a hidden id and a missing one do the same work)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sqlalchemy import Engine, event
+
+
+@contextmanager
+def counted_queries(engine: Engine) -> Iterator[list[str]]:
+    """Every statement ``engine`` sends to the database inside the block, in order:
+
+        with counted_queries(db.engine) as statements:
+            listing()
+        assert len(statements) == 6, statements
+    """
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
