@@ -17,7 +17,17 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from app.access import Action, FolderRole
-from app.models import Activity, Comment, Document, DocumentVersion, Folder, Group, User
+from app.models import (
+    Activity,
+    Comment,
+    Document,
+    DocumentVersion,
+    Folder,
+    Group,
+    GroupRole,
+    MembershipState,
+    User,
+)
 from app.pages.forms import N_, FormError
 from app.pages.framework import Page, PageCtx
 from app.services import activity, discussions, documents, folders, groups, markdown, notes
@@ -264,7 +274,8 @@ def _access_settings(p: PageCtx, group: Group, folder: Folder) -> dict[str, Any]
     # Owners and admins always reach every folder, so only the other members are listed.
     return {
         "access_members": [user for membership, user in groups.members(p.db, group)
-                           if membership.state == "member" and membership.role == "member"],
+                           if membership.state == MembershipState.MEMBER
+                           and membership.role == GroupRole.MEMBER],
         "grants": {m.user_id: m.role for m, _user in folders.folder_members(p.db, folder)},
     }
 

@@ -34,6 +34,7 @@ from app import credential_events
 from app.db_hooks import SessionHooks
 from app.errors import HTTPError, NotSignedIn
 from app.http.context import Ctx, authenticate, credential_of, in_transaction
+from app.i18n import error_msgid
 from app.pages.context import discussion_context, document_page_result
 from app.pages.forms import N_, FormError, attempt
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
@@ -57,7 +58,7 @@ def _refused(p: PageCtx, exc: HTTPError) -> FormError:
     elif exc.field == "body":
         message = gettext(p.language, N_("Write something first."))
     else:
-        message = gettext(p.language, exc.message)
+        message = gettext(p.language, error_msgid(exc))
     return FormError(message, exc.field, exc.status)
 
 

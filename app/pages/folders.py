@@ -7,7 +7,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from app.access import Action
-from app.models import Folder
+from app.models import Folder, FolderMemberRole
 from app.pages.context import folder_page_result
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
@@ -62,7 +62,8 @@ def set_access(p: PageCtx, fid: str) -> PageResult:
     folder = folders.get_folder(p.db, p.access, fid, Action.FOLDER_MANAGE)
     # One checkbox ("member") and one select ("role-<user id>") per group member.
     chosen = p.form_lists.get("member", [])
-    members = [{"user_id": uid, "role": p.form.get(f"role-{uid}", "viewer")} for uid in chosen]
+    members = [{"user_id": uid, "role": p.form.get(f"role-{uid}", FolderMemberRole.VIEWER)}
+               for uid in chosen]
 
     def apply() -> None:
         body = validate(FolderAccessIn, {"access": p.form.get("access", ""), "members": members})

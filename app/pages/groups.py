@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute
 
 from app.access import Action
 from app.errors import NotFound
-from app.models import Group, Invitation
+from app.models import AccessLevel, Group, GroupRole, Invitation, MembershipState
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.schemas.groups import GroupCreate, GroupUpdate, MemberAdd, MemberUpdate
@@ -17,7 +17,7 @@ from app.services import account_links, documents, groups
 
 def new_group(p: PageCtx) -> PageResult:
     if p.method == "GET":
-        return Page("group_new.html", {"values": {"access": "open"}})
+        return Page("group_new.html", {"values": {"access": AccessLevel.OPEN}})
     values = {"name": p.form.get("name", ""), "description": p.form.get("description", ""),
               "access": p.form.get("access", "")}
 
@@ -65,9 +65,9 @@ def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = Non
     # Closed or not, the member list is for members (and site admins, who manage membership).
     if access.can_group(Action.GROUP_VIEW_MEMBERS, group):
         rows = groups.members(p.db, group)
-        context["members"] = [(m, u) for m, u in rows if m.state == "member"]
+        context["members"] = [(m, u) for m, u in rows if m.state == MembershipState.MEMBER]
         if can_manage_members:
-            context["requests"] = [(m, u) for m, u in rows if m.state == "requested"]
+            context["requests"] = [(m, u) for m, u in rows if m.state == MembershipState.REQUESTED]
             context["invitations"] = groups.invitations(p.db, group)
     return Page("group.html", context, status=error.status if error else 200)
 
@@ -111,7 +111,7 @@ def update_settings(p: PageCtx, gid: str) -> PageResult:
 
 def add_member(p: PageCtx, gid: str) -> PageResult:
     group = groups.get_group(p.db, p.access, gid)
-    values = {"email": p.form.get("email", ""), "role": p.form.get("role", "member")}
+    values = {"email": p.form.get("email", ""), "role": p.form.get("role", GroupRole.MEMBER)}
 
     def add() -> None:
         body = validate(MemberAdd, values)

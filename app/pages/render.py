@@ -18,6 +18,7 @@ from starlette.responses import HTMLResponse, Response
 
 from app.errors import HTTPError
 from app.http.context import ANON_COOKIE, LANG_COOKIE, SESSION_COOKIE, csrf_for
+from app.i18n import error_msgid
 from app.models import User
 from app.services import accounts
 from app.web_assets import web_dir
@@ -119,6 +120,6 @@ def error_page(conn: HTTPConnection, exc: HTTPError, headers: dict[str, str]) ->
     language = choose_language(conn, runtime.settings.default_language,
                                user.language if user else None)
     return render_html(language, "error.html",
-                       {"error": exc, "message": gettext(language, exc.message), "user": user,
+                       {"error": exc, "message": gettext(language, error_msgid(exc)), "user": user,
                         "csrf_token": csrf_token, "path": conn.url.path},
                        status=exc.status, headers=headers)

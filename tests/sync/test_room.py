@@ -220,7 +220,13 @@ def _hostile_frames() -> list[tuple[str, bytes]]:
     return frames
 
 
-@pytest.mark.parametrize(("kind", "frame"), _hostile_frames())
+HOSTILE_FRAMES = _hostile_frames()
+
+
+# Ids by position: the mutated updates' bytes differ per run (a fresh client id), and test ids
+# must be the same in every process that collects them (pytest-xdist).
+@pytest.mark.parametrize(("kind", "frame"), HOSTILE_FRAMES,
+                         ids=[f"{kind}-{n}" for n, (kind, _) in enumerate(HOSTILE_FRAMES)])
 async def test_hostile_input_closes_only_that_connection(
     manager: RoomManager, kind: str, frame: bytes
 ) -> None:
