@@ -33,6 +33,7 @@ from tests.app.helpers import (
 )
 from tests.js_client import JsClient, ws_base
 from tests.live import Client, LiveServer, unique
+from tests.waiting import wait_until
 
 # No skip: the test command installs Node packages, so a missing client is a failure.
 pytestmark = pytest.mark.usefixtures("node_client_ready")
@@ -84,13 +85,6 @@ def server_text(reader: Client, doc_id: str) -> str:
 
 def ws_url(server: LiveServer, doc_id: str, token: str | None = None) -> str:
     return f"{ws_base(server)}/{doc_id}" + (f"?token={token}" if token else "")
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)  # polling a condition with a deadline
 
 
 def handshake_status(server: LiveServer, doc_id: str, token: str | None = None,

@@ -20,6 +20,7 @@ from sync.protocol import SyncUpdate, encode
 from tests.app.helpers import API, expect, expect_error, make_folder, make_group
 from tests.js_client import ws_base
 from tests.live import Client, LiveServer, running_server, unique
+from tests.waiting import wait_until
 
 QUOTA = 400_000
 
@@ -40,13 +41,6 @@ def text_of(person: Client, doc_id: str, fmt: str = "text") -> str:
     response = person.get(f"{API}/documents/{doc_id}/content", params={"format": fmt})
     assert response.status_code == 200, response.text[:300]
     return response.text
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)  # polling a condition with a deadline
 
 
 def closed_by_server(ws: ClientConnection, timeout: float = 10.0) -> tuple[int, str] | None:
