@@ -68,6 +68,9 @@ POST join    missing  401  404   404    404    404    404    404       404      
 GET trash    open     401  200   200    200    200    200    403       403      403
 GET trash    closed   401  200   200    200    200    200    403       403      403
 GET trash    missing  401  404   404    404    404    404    404       404      404
+GET export   open     401  200   200    200    200    200    404       404      404
+GET export   closed   401  200   200    200    200    200    404       404      404
+GET export   missing  401  404   404    404    404    404    404       404      404
 PAGE group   open     303  200   200    200    200    200    200       200      200
 PAGE group   closed   303  200   200    200    200    200    200       200      200
 PAGE group   missing  303  404   404    404    404    404    404       404      404
@@ -149,6 +152,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "PATCH group": ("PATCH", API + "/groups/{id}"),
     "POST join": ("POST", API + "/groups/{id}/join"),
     "GET trash": ("GET", API + "/groups/{id}/trash"),
+    "GET export": ("GET", API + "/groups/{id}/export"),
     "PAGE group": ("GET", "/groups/{id}"),
     "GET folder": ("GET", API + "/folders/{id}"),
     "POST folders": ("POST", API + "/folders/{id}/folders"),

@@ -1,0 +1,133 @@
+"""Leaving with your data (API.md): a group exported as a zip, and an archive imported as a
+new group (site administrators)."""
+
+from __future__ import annotations
+
+import io
+
+import anyio.from_thread
+from pydantic import BaseModel
+from sqlalchemy import select
+from starlette.responses import Response, StreamingResponse
+
+from app.errors import Forbidden, Unprocessable
+from app.http.context import Ctx
+from app.http.download import content_disposition
+from app.http.upload_flow import Stored
+from app.i18n import N_
+from app.models import User
+from app.routes.api.registry import router
+from app.runtime import Runtime
+from app.services import audit, group_export, group_import, groups
+from app.services.accounts import normalize_email
+from app.services.archive_format import safe_segment
+from app.services.blobs import BlobFile
+from app.services.documents import ReceivedFile
+
+TAG = "exchange"
+
+
+class ImportOut(BaseModel):
+    group_id: str
+    folders: int
+    documents: int
+    versions: int
+    comments: int
+    members: int
+    invitations: list[str]
+    unmatched_folder_grants: list[str]
+
+    @classmethod
+    def of(cls, result: group_import.ImportResult) -> ImportOut:
+        return cls(group_id=result.group_id, folders=result.folders,
+                   documents=result.documents, versions=result.versions,
+                   comments=result.comments, members=result.members,
+                   invitations=result.invitations,
+                   unmatched_folder_grants=result.unmatched_folder_grants)
+
+
+def export_response(ctx: Ctx, gid: str) -> Response:
+    """The archive of what the caller may read in the group, streamed; audited first."""
+    group = groups.get_group(ctx.db, ctx.access, gid)
+    user = ctx.require_user()
+    plan = group_export.plan_export(ctx.db, ctx.access, group)
+    # The request's transaction only reads; the audit entry is committed on its own before
+    # the first byte goes out (no audit entry, no export).
+    with ctx.runtime.db.write() as session:
+        audit.record(session, "group.exported", actor_id=user.id, object_type="group",
+                     object_id=group.id, group_id=group.id, ip=ctx.client_ip,
+                     detail={"scope": plan.scope, "documents": plan.document_count})
+    runtime = ctx.runtime
+
+    def note_state(document_id: str) -> bytes:
+        return anyio.from_thread.run(runtime.live.manager.snapshot_state, document_id)
+
+    chunks = group_export.stream_archive(plan, runtime.blob_store, note_state,
+                                         max_depth=runtime.settings.note_max_depth)
+    filename = f"{safe_segment(group.name)}-export.zip"
+    return StreamingResponse(chunks, media_type="application/zip", headers={
+        "Content-Disposition": content_disposition(filename, inline=False),
+        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+        # Tells the page how many documents to expect (the download shows bytes so far).
+        "X-Plein-Export-Documents": str(plan.document_count)})
+
+
+@router.route("GET", "/groups/{gid}/export",
+              summary="The group as a zip of open formats (a member gets what they may read)",
+              tag=TAG, response=None)
+def export_group(ctx: Ctx, gid: str) -> Response:
+    return export_response(ctx, gid)
+
+
+def _require_site_admin(ctx: Ctx) -> None:
+    if not ctx.require_user().is_site_admin:
+        raise Forbidden(N_("Only site administrators import groups."))
+
+
+def _precheck_import(ctx: Ctx) -> None:
+    _require_site_admin(ctx)
+
+
+def run_import(ctx: Ctx, received: ReceivedFile, owner_email: str | None
+               ) -> group_import.ImportResult:
+    """Import the uploaded archive (read from its encrypted blob) as a new group."""
+    _require_site_admin(ctx)
+    runtime = ctx.runtime
+    owner = ctx.require_user()
+    if owner_email:
+        found = ctx.db.scalar(select(User).where(User.email == normalize_email(owner_email)))
+        if found is None:
+            raise Unprocessable(N_("No account has that e-mail address."),
+                                             code="unknown_owner", field="owner")
+        owner = found
+    blob = received.blob
+    reader = runtime.blob_store.open_reader(blob.blob_id, blob.wrapped_key)
+    with io.BufferedReader(BlobFile(reader), buffer_size=1 << 20) as source:
+        result = group_import.import_archive(
+            ctx.db, runtime.blob_store, runtime.settings, source, owner=owner,
+            write_note=lambda note_id, state: _write_note(runtime, note_id, state),
+            remove_note=lambda note_id: _remove_note(runtime, note_id))
+    audit.record(ctx.db, "group.imported", actor_id=ctx.require_user().id, object_type="group",
+                 object_id=result.group_id, group_id=result.group_id, ip=ctx.client_ip,
+                 detail={"documents": result.documents, "invitations": result.invitations})
+    return result
+
+
+def _write_note(runtime: Runtime, note_id: str, state: bytes) -> None:
+    anyio.from_thread.run(runtime.live.manager.initialize, note_id, [state])
+
+
+def _remove_note(runtime: Runtime, note_id: str) -> None:
+    manager = runtime.live.manager
+    anyio.from_thread.run(manager.close_document, note_id)
+    manager.store.delete(note_id)
+
+
+@router.upload("POST", "/groups/import",
+               summary="Import a group archive as a new group (site administrators; multipart "
+               "part 'file', optional field 'owner' = e-mail of the new owner)", tag=TAG,
+               response=ImportOut, precheck=_precheck_import)
+def import_group(ctx: Ctx, received: ReceivedFile) -> Stored[ImportOut]:
+    result = run_import(ctx, received, received.fields.get("owner", "").strip() or None)
+    # The archive itself is not kept: its contents now live in the group's own blobs.
+    return Stored(ImportOut.of(result), unused=(received,))
