@@ -191,9 +191,17 @@ def _with_rooms(settings: Settings, keys: Any, work: Any) -> Any:
         manager = RoomManager(FileDocumentStore(notes_root(settings), keys),
                               settings.sync_limits())
         async with manager:
-            return await anyio.to_thread.run_sync(work, manager)
+            try:
+                return (await anyio.to_thread.run_sync(work, manager), None)
+            except Exception as exc:
+                # Raised outside the manager's task group: the caller sees the error itself,
+                # not an exception group around it.
+                return (None, exc)
 
-    return anyio.run(main)
+    value, error = anyio.run(main)
+    if error is not None:
+        raise error
+    return value
 
 
 def cmd_export(args: argparse.Namespace) -> int:
