@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import sqlite3
 import zipfile
 from collections.abc import Callable, Iterator
@@ -225,3 +226,44 @@ def test_command_line_import_refuses_clearly(tmp_path: Path, world: World) -> No
                    "--data-dir", str(target))
     assert result.returncode == 0, result.stderr
     assert footprint(target)[0] == before[0] + 1
+
+
+IMPORT_ACTION = re.compile(r'action="(/admin/import\?csrf_token=[0-9a-f]+)"')
+
+
+def test_group_page_offers_the_export_to_members(world: World) -> None:
+    button = f'href="/api/v1/groups/{world.gid}/export"'
+    assert button in world.member.get(f"/groups/{world.gid}").text
+    outsider = world.server.client()
+    try:
+        outsider.sign_up("Outsider")
+        page = outsider.get(f"/groups/{world.gid}")
+        assert page.status_code == 200 and button not in page.text
+    finally:
+        outsider.close()
+
+
+def test_site_admins_import_through_the_page(world: World) -> None:
+    assert world.member.get("/admin/import").status_code == 403
+    assert 'href="/admin/import"' not in world.member.get("/").text
+    assert 'href="/admin/import"' in world.admin.get("/").text
+    form = world.admin.get("/admin/import")
+    assert form.status_code == 200
+    match = IMPORT_ACTION.search(form.text)
+    assert match, form.text
+    before = footprint(world.server.data_dir)
+    refused = world.admin.http.post(match.group(1), files={
+        "file": ("g.zip", BAD["hash mismatch"][0](world.archive), "application/zip")})
+    assert refused.status_code == 422
+    assert "controlegetal" in refused.text  # the refusal, in Dutch, on the form's page
+    assert footprint(world.server.data_dir) == before
+    done = world.admin.http.post(match.group(1), files={
+        "file": ("g.zip", world.archive, "application/zip")}, data={"owner": ""})
+    assert done.status_code == 303
+    assert done.headers["location"].startswith("/groups/")
+    group_page = world.admin.get(done.headers["location"])
+    assert group_page.status_code == 200
+    # A forged post (no token) is refused before the archive is read.
+    forged = world.admin.http.post("/admin/import", files={
+        "file": ("g.zip", world.archive, "application/zip")})
+    assert forged.status_code == 403

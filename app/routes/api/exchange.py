@@ -3,25 +3,17 @@ new group (site administrators)."""
 
 from __future__ import annotations
 
-import io
-
 import anyio.from_thread
 from pydantic import BaseModel
-from sqlalchemy import select
 from starlette.responses import Response, StreamingResponse
 
-from app.errors import Forbidden, Unprocessable
 from app.http.context import Ctx
 from app.http.download import content_disposition
+from app.http.exchange import import_upload, require_site_admin
 from app.http.upload_flow import Stored
-from app.i18n import N_
-from app.models import User
 from app.routes.api.registry import router
-from app.runtime import Runtime
 from app.services import audit, group_export, group_import, groups
-from app.services.accounts import normalize_email
 from app.services.archive_format import safe_segment
-from app.services.blobs import BlobFile
 from app.services.documents import ReceivedFile
 
 TAG = "exchange"
@@ -79,48 +71,8 @@ def export_group(ctx: Ctx, gid: str) -> Response:
     return export_response(ctx, gid)
 
 
-def _require_site_admin(ctx: Ctx) -> None:
-    if not ctx.require_user().is_site_admin:
-        raise Forbidden(N_("Only site administrators import groups."))
-
-
 def _precheck_import(ctx: Ctx) -> None:
-    _require_site_admin(ctx)
-
-
-def run_import(ctx: Ctx, received: ReceivedFile, owner_email: str | None
-               ) -> group_import.ImportResult:
-    """Import the uploaded archive (read from its encrypted blob) as a new group."""
-    _require_site_admin(ctx)
-    runtime = ctx.runtime
-    owner = ctx.require_user()
-    if owner_email:
-        found = ctx.db.scalar(select(User).where(User.email == normalize_email(owner_email)))
-        if found is None:
-            raise Unprocessable(N_("No account has that e-mail address."),
-                                             code="unknown_owner", field="owner")
-        owner = found
-    blob = received.blob
-    reader = runtime.blob_store.open_reader(blob.blob_id, blob.wrapped_key)
-    with io.BufferedReader(BlobFile(reader), buffer_size=1 << 20) as source:
-        result = group_import.import_archive(
-            ctx.db, runtime.blob_store, runtime.settings, source, owner=owner,
-            write_note=lambda note_id, state: _write_note(runtime, note_id, state),
-            remove_note=lambda note_id: _remove_note(runtime, note_id))
-    audit.record(ctx.db, "group.imported", actor_id=ctx.require_user().id, object_type="group",
-                 object_id=result.group_id, group_id=result.group_id, ip=ctx.client_ip,
-                 detail={"documents": result.documents, "invitations": result.invitations})
-    return result
-
-
-def _write_note(runtime: Runtime, note_id: str, state: bytes) -> None:
-    anyio.from_thread.run(runtime.live.manager.initialize, note_id, [state])
-
-
-def _remove_note(runtime: Runtime, note_id: str) -> None:
-    manager = runtime.live.manager
-    anyio.from_thread.run(manager.close_document, note_id)
-    manager.store.delete(note_id)
+    require_site_admin(ctx)
 
 
 @router.upload("POST", "/groups/import",
@@ -128,6 +80,6 @@ def _remove_note(runtime: Runtime, note_id: str) -> None:
                "part 'file', optional field 'owner' = e-mail of the new owner)", tag=TAG,
                response=ImportOut, precheck=_precheck_import)
 def import_group(ctx: Ctx, received: ReceivedFile) -> Stored[ImportOut]:
-    result = run_import(ctx, received, received.fields.get("owner", "").strip() or None)
+    result = import_upload(ctx, received, received.fields.get("owner", "").strip() or None)
     # The archive itself is not kept: its contents now live in the group's own blobs.
     return Stored(ImportOut.of(result), unused=(received,))
