@@ -18,6 +18,7 @@ from odf import style, table, teletype, text
 from odf.element import Element
 from odf.opendocument import OpenDocumentText
 
+ODT_MIME = "application/vnd.oasis.opendocument.text"
 _INLINE_STYLES = {"strong": "Strong", "b": "Strong", "em": "Emphasis", "i": "Emphasis",
                   "s": "Strike", "code": "Code"}
 _HEADINGS = {f"h{n}": n for n in range(1, 7)}

@@ -304,3 +304,23 @@ def test_every_export_is_audited(team: Team, server: LiveServer) -> None:
     assert count() == before + 1
     expect_error(team.people["dave"].get(f"{API}/groups/{team.gid}/export"), 404)
     assert count() == before + 1  # a refused export is no export
+
+
+def test_note_downloads_as_odt_markdown_and_html(team: Team) -> None:
+    alice, erin, dave = team.people["alice"], team.people["erin"], team.people["dave"]
+    url = f"{API}/documents/{team.note['id']}/content"
+    response = erin.get(url, params={"format": "odt"})
+    assert response.status_code == 200, response.text[:200]
+    assert response.headers["content-type"] == "application/vnd.oasis.opendocument.text"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    document = load(io.BytesIO(response.content))
+    assert [teletype.extractText(h) for h in document.getElementsByType(text.H)] == ["Agenda"]
+    # The same version of the note renders the same way.
+    version = alice.get(f"{API}/documents/{team.note['id']}/versions/1/content",
+                        params={"format": "odt"})
+    assert version.status_code == 200 and load(io.BytesIO(version.content)) is not None
+    expect_error(dave.get(url, params={"format": "odt"}), 404)
+    expect_error(erin.get(url, params={"format": "docx"}), 400)
+    page = erin.get(f"/documents/{team.note['id']}").text
+    for fmt in ("odt", "markdown", "html"):
+        assert f'href="{url}?format={fmt}"' in page

@@ -23,6 +23,7 @@ from app.schemas.documents import (
 from app.services import documents, folders, notes
 from app.services.blobs import open_blob
 from app.services.documents import ReceivedFile
+from app.services.odt import ODT_MIME, note_to_odt
 
 TAG = "documents"
 
@@ -91,7 +92,8 @@ def _download(ctx: Ctx, doc: Document, number: int) -> Response:
 
 
 @router.route("GET", "/documents/{doc_id}/content",
-              summary="The current bytes (Range supported)", tag=TAG, response=None)
+              summary="The current bytes (Range supported); a note as "
+              "?format=markdown|html|text|odt", tag=TAG, response=None)
 def get_content(ctx: Ctx, doc_id: str) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
@@ -100,9 +102,15 @@ def get_content(ctx: Ctx, doc_id: str) -> Response:
 
 
 def _note_response(ctx: Ctx, state: bytes, title: str) -> Response:
-    """A note rendered as ``?format=markdown`` (default), ``html`` or ``text``; the HTML is
-    our renderer's (escaped text, safe links) and is still served sandboxed."""
+    """A note rendered as ``?format=markdown`` (default), ``html``, ``text`` or ``odt``; the
+    HTML is our renderer's (escaped text, safe links) and is still served sandboxed."""
     fmt = ctx.conn.query_params.get("format", "markdown")
+    if fmt == "odt":
+        # OpenDocument text, the open standard Dutch government bodies must accept: a download.
+        html = notes.render(state, "html", max_depth=ctx.settings.note_max_depth)
+        return Response(note_to_odt(title, html), media_type=ODT_MIME, headers={
+            "Content-Disposition": content_disposition(f"{title}.odt", inline=False),
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
     body = notes.render(state, fmt, max_depth=ctx.settings.note_max_depth)
     ext = {"html": "html", "markdown": "md", "text": "txt"}[fmt]
     return Response(body, media_type=f"{notes.MEDIA_TYPES[fmt]}; charset=utf-8", headers={
