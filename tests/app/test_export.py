@@ -324,3 +324,32 @@ def test_note_downloads_as_odt_markdown_and_html(team: Team) -> None:
     page = erin.get(f"/documents/{team.note['id']}").text
     for fmt in ("odt", "markdown", "html"):
         assert f'href="{url}?format={fmt}"' in page
+
+
+def test_personal_data_export(team: Team, server: LiveServer) -> None:
+    carol, alice = team.people["carol"], team.people["alice"]
+    response = carol.get(f"{API}/users/me/export")
+    assert response.status_code == 200 and response.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        me = json.loads(zf.read("me.json"))
+        comments_md = zf.read("comments.md").decode()
+    assert me["profile"]["email"] == email_of(carol)
+    assert [m["group_id"] for m in me["memberships"]] == [team.gid]
+    assert [(c["body"], c["document"]) for c in me["comments"]] == [("About this", "Agenda")]
+    assert "About this" in comments_md
+    assert me["sessions"] and all("token" not in s for s in me["sessions"])
+    assert me["documents_created"] == []
+    export_of(alice, team.gid)
+    mine = json.loads(zipfile.ZipFile(io.BytesIO(
+        alice.get(f"{API}/users/me/export").content)).read("me.json"))
+    assert {"report.txt", "Agenda", "secret.txt"} <= {d["title"] for d in
+                                                      mine["documents_created"]}
+    assert "group.exported" in {e["action"] for e in mine["audit"]}
+    # Nobody else's comments, nothing of groups the person is not in.
+    assert all(c["body"] != "Thanks" for c in me["comments"])
+    assert 'href="/api/v1/users/me/export"' in carol.get("/profile").text
+    anonymous = server.client()
+    try:
+        expect_error(anonymous.get(f"{API}/users/me/export"), 401)
+    finally:
+        anonymous.close()

@@ -12,7 +12,7 @@ from app.http.download import content_disposition
 from app.http.exchange import import_upload, require_site_admin
 from app.http.upload_flow import Stored
 from app.routes.api.registry import router
-from app.services import audit, group_export, group_import, groups
+from app.services import audit, group_export, group_import, groups, personal_export
 from app.services.archive_format import safe_segment
 from app.services.documents import ReceivedFile
 
@@ -83,3 +83,16 @@ def import_group(ctx: Ctx, received: ReceivedFile) -> Stored[ImportOut]:
     result = import_upload(ctx, received, received.fields.get("owner", "").strip() or None)
     # The archive itself is not kept: its contents now live in the group's own blobs.
     return Stored(ImportOut.of(result), unused=(received,))
+
+
+@router.route("GET", "/users/me/export",
+              summary="Everything about me (profile, memberships, comments, documents I "
+              "created, notifications, sessions) as a zip", tag=TAG, response=None)
+def export_me(ctx: Ctx) -> Response:
+    user = ctx.require_user()
+    data = personal_export.personal_data(ctx.db, ctx.access)
+    return Response(personal_export.personal_archive(data), media_type="application/zip",
+                    headers={"Content-Disposition": content_disposition(
+                        f"plein-{safe_segment(user.name)}.zip", inline=False),
+                        "X-Content-Type-Options": "nosniff",
+                        "Cache-Control": "private, no-store"})
