@@ -289,9 +289,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         try:
             with Path(args.archive).open("rb") as source, prepared.db.write() as session:
                 owner = session.get(User, owner_id) if owner_id else None
+                plain_name = (args.name or Path(args.archive).stem) if args.plain else None
                 result = group_import.import_archive(session, store, settings, source,
                                                      owner=owner, write_note=write_note,
-                                                     remove_note=remove_note)
+                                                     remove_note=remove_note,
+                                                     plain_name=plain_name)
                 audit.record(session, "group.imported", actor_id=None, object_type="group",
                              object_id=result.group_id, group_id=result.group_id, ip=None,
                              detail={"documents": result.documents, "via": "command line",
@@ -378,6 +380,11 @@ def build_parser() -> argparse.ArgumentParser:
                           "the new group's id last")
     load.add_argument("archive", help="the zip file written by plein export")
     load.add_argument("--owner", help="e-mail of an account here that becomes the owner")
+    load.add_argument("--plain", action="store_true",
+                      help="the zip holds ordinary folders and files (e.g. a share drive), "
+                      "not a Plein export: they become the new group's folders and files")
+    load.add_argument("--name", help="the new group's name with --plain (default: the zip's "
+                      "file name)")
     load.add_argument("--data-dir", dest="data_dir_sub", default=None)
     load.set_defaults(func=cmd_import)
     return parser

@@ -25,9 +25,10 @@ def require_site_admin(ctx: Ctx) -> None:
         raise Forbidden(N_("Only site administrators import groups."))
 
 
-def import_upload(ctx: Ctx, received: ReceivedFile, owner_email: str | None
-                  ) -> group_import.ImportResult:
-    """The uploaded archive as a new group, in the request's write transaction (audited)."""
+def import_upload(ctx: Ctx, received: ReceivedFile, owner_email: str | None,
+                  plain_name: str | None = None) -> group_import.ImportResult:
+    """The uploaded archive as a new group, in the request's write transaction (audited).
+    ``plain_name``: the zip is a plain folder tree, imported as a group of that name."""
     require_site_admin(ctx)
     runtime = ctx.runtime
     owner = ctx.require_user()
@@ -43,7 +44,7 @@ def import_upload(ctx: Ctx, received: ReceivedFile, owner_email: str | None
         result = group_import.import_archive(
             ctx.db, runtime.blob_store, runtime.settings, source, owner=owner,
             write_note=lambda note_id, state: _write_note(runtime, note_id, state),
-            remove_note=lambda note_id: _remove_note(runtime, note_id))
+            remove_note=lambda note_id: _remove_note(runtime, note_id), plain_name=plain_name)
     audit.record(ctx.db, "group.imported", actor_id=ctx.require_user().id, object_type="group",
                  object_id=result.group_id, group_id=result.group_id, ip=ctx.client_ip,
                  detail={"documents": result.documents, "invitations": result.invitations})

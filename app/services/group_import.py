@@ -174,6 +174,12 @@ def _refuse(message: str, code: str) -> Unprocessable:
 
 def open_archive(source: IO[bytes], settings: Settings) -> tuple[zipfile.ZipFile, Manifest]:
     """The archive checked as a whole (names, sizes, manifest, references); nothing written."""
+    archive = _checked_zip(source, settings)
+    return archive, _manifest(archive, settings)
+
+
+def _checked_zip(source: IO[bytes], settings: Settings) -> zipfile.ZipFile:
+    """A zip whose every name is safe and whose sizes are within the settings."""
     try:
         archive = zipfile.ZipFile(source)
     except (zipfile.BadZipFile, OSError, ValueError):
@@ -195,6 +201,10 @@ def open_archive(source: IO[bytes], settings: Settings) -> tuple[zipfile.ZipFile
     if total > settings.import_max_bytes:
         raise _refuse(f"The archive unpacks to more than {settings.import_max_bytes} bytes.",
                       "archive_too_large")
+    return archive
+
+
+def _manifest(archive: zipfile.ZipFile, settings: Settings) -> Manifest:
     try:
         info = archive.getinfo(MANIFEST)
     except KeyError:
@@ -218,7 +228,45 @@ def open_archive(source: IO[bytes], settings: Settings) -> tuple[zipfile.ZipFile
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ()))
         raise _refuse(f"manifest.json: {where}: {first.get('msg')}", "invalid_manifest") from None
-    _check_references(manifest, {i.filename for i in entries})
+    _check_references(manifest, {i.filename for i in archive.infolist()})
+    return manifest
+
+
+# What operating systems leave in folders; never anyone's document.
+_JUNK = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
+
+
+def plain_tree(source: IO[bytes], settings: Settings, name: str
+               ) -> tuple[zipfile.ZipFile, Manifest]:
+    """A zip of ordinary folders and files (a share drive's contents) as a manifest: each
+    directory a folder, each file a document with one version (its hash is computed, there is
+    none to check)."""
+    archive = _checked_zip(source, settings)
+    folders: dict[str, _Folder] = {"": _Folder(id="/", parent_id=None, name=name)}
+    documents: list[_Document] = []
+
+    def folder_of(path: str) -> str:
+        if path not in folders:
+            parent, _, leaf = path.rpartition("/")
+            folders[path] = _Folder(id="/" + path, parent_id=folder_of(parent), name=leaf)
+        return folders[path].id
+
+    for info in sorted(archive.infolist(), key=lambda i: i.filename):
+        parts = info.filename.rstrip("/").split("/")
+        if parts[0] == "__MACOSX" or parts[-1].lower() in _JUNK:
+            continue
+        if info.is_dir():
+            folder_of("/".join(parts))
+            continue
+        folder_id = folder_of("/".join(parts[:-1]))
+        documents.append(_Document(
+            id=info.filename, folder_id=folder_id, kind="file", title=parts[-1],
+            current_version=1, versions=[_Version(number=1, path=info.filename,
+                                                  filename=parts[-1], size=info.file_size,
+                                                  sha256="")]))
+    manifest = Manifest(format=FORMAT, format_version=FORMAT_VERSION,
+                        group=_Group(name=name), folders=list(folders.values()),
+                        documents=documents)
     return archive, manifest
 
 
@@ -289,9 +337,10 @@ class _Copier:
         self.by_hash: dict[tuple[str, int], tuple[BlobInfo, bytes]] = {}
 
     def copy(self, path: str, size: int, sha256: str) -> tuple[BlobInfo, bytes, bool]:
-        """(blob, first bytes, whether it is new)."""
+        """(blob, first bytes, whether it is new). An empty ``sha256`` (a plain folder tree
+        has no manifest) checks only the size."""
         key = (sha256.lower(), size)
-        if key in self.by_hash:
+        if sha256 and key in self.by_hash:
             info, head = self.by_hash[key]
             return info, head, False
         head = b""
@@ -302,7 +351,7 @@ class _Copier:
                 writer.write(chunk)
             info = writer.commit()
         self.result.blob_ids.append(info.blob_id)
-        if info.sha256 != key[0] or info.size != size:
+        if (sha256 and info.sha256 != key[0]) or info.size != size:
             raise _refuse(f"{path} does not match its SHA-256 or size in manifest.json: the "
                           "archive is damaged or was changed.", "hash_mismatch")
         self.by_hash[key] = (info, head)
@@ -317,12 +366,14 @@ def _people(db: Session, emails: set[str]) -> dict[str, User]:
 
 
 def import_archive(db: Session, store: BlobStore, settings: Settings, source: IO[bytes], *,
-                   owner: User | None, write_note: NoteWriter, remove_note: NoteRemover
-                   ) -> ImportResult:
+                   owner: User | None, write_note: NoteWriter, remove_note: NoteRemover,
+                   plain_name: str | None = None) -> ImportResult:
     """A new group equal to the archive's, in ``db``'s transaction (the caller commits; if
     that fails it calls :meth:`ImportResult.discard`). ``owner`` becomes its owner; without
-    one, the archive's owners who have an account here stay owners (at least one must)."""
-    archive, manifest = open_archive(source, settings)
+    one, the archive's owners who have an account here stay owners (at least one must).
+    ``plain_name``: the archive is a plain folder tree, imported as a group of that name."""
+    archive, manifest = plain_tree(source, settings, plain_name) if plain_name \
+        else open_archive(source, settings)
     result = ImportResult(group_id=new_id())
     try:
         _import(db, store, archive, manifest, result, owner=owner, write_note=write_note)

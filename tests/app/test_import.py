@@ -267,3 +267,59 @@ def test_site_admins_import_through_the_page(world: World) -> None:
     forged = world.admin.http.post("/admin/import", files={
         "file": ("g.zip", world.archive, "application/zip")})
     assert forged.status_code == 403
+
+
+def share_drive() -> bytes:
+    """What a team has on a share drive today, zipped by Windows or macOS."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("Beleid/", b"")
+        zf.writestr("Beleid/nota.txt", b"beleidsnota " * 30)
+        zf.writestr("Beleid/2025/verslag.txt", b"verslag")
+        zf.writestr("Beleid/.DS_Store", b"junk")
+        zf.writestr("__MACOSX/Beleid/._nota.txt", b"junk")
+        zf.writestr("lijst.csv", b"a,b\n1,2\n")
+    return out.getvalue()
+
+
+def test_a_plain_folder_tree_becomes_a_group(world: World) -> None:
+    created = expect(upload_archive(world.admin, share_drive(), plain_name="Afdeling"), 201)
+    assert created["documents"] == 3 and created["folders"] == 3  # root, Beleid, 2025
+    group = expect(world.admin.get(f"{API}/groups/{created['group_id']}"), 200)
+    assert group["name"] == "Afdeling" and group["my_role"] == "owner"
+    manifest = manifest_of(world.admin.get(f"{API}/groups/{group['id']}/export").content)
+    assert sorted(f["path"] for f in manifest["folders"]) == ["", "Beleid", "Beleid/2025"]
+    files = {d["directory"]: d for d in manifest["documents"]}
+    assert set(files) == {"content/lijst.csv", "content/Beleid/nota.txt",
+                          "content/Beleid/2025/verslag.txt"}
+    nota = files["content/Beleid/nota.txt"]["versions"][0]
+    assert nota["filename"] == "nota.txt" and nota["size"] == len(b"beleidsnota " * 30)
+    # The same safety checks as for an export: a traversal name is refused.
+    before = footprint(world.server.data_dir)
+    bad = io.BytesIO()
+    with zipfile.ZipFile(bad, "w") as zf:
+        zf.writestr("ok.txt", b"ok")
+        zf.writestr("../../etc/passwd", b"x")
+    expect_error(upload_archive(world.admin, bad.getvalue(), plain_name="X"), 422, "unsafe_path")
+    assert footprint(world.server.data_dir) == before
+
+
+def test_command_line_imports_a_plain_folder_tree(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    made = plein("createuser", "--data-dir", str(target), "--email", "op@example.nl",
+                 "--name", "Op", "--password", PASSWORD)
+    assert made.returncode == 0, made.stderr
+    path = tmp_path / "Schijf H.zip"
+    path.write_bytes(share_drive())
+    result = plein("import", str(path), "--plain", "--owner", "op@example.nl",
+                   "--data-dir", str(target))
+    assert result.returncode == 0, result.stderr
+    assert "3 folders, 3 documents" in result.stdout
+    out = tmp_path / "out.zip"
+    gid = result.stdout.strip().splitlines()[-1]
+    assert plein("export", "--group", gid, "--out", str(out), "--data-dir",
+                 str(target)).returncode == 0
+    manifest = manifest_of(out.read_bytes())
+    assert manifest["group"]["name"] == "Schijf H"
+    with zipfile.ZipFile(out) as zf:
+        assert zf.read("content/Beleid/2025/verslag.txt/v1-verslag.txt") == b"verslag"

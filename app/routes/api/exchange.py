@@ -77,10 +77,13 @@ def _precheck_import(ctx: Ctx) -> None:
 
 @router.upload("POST", "/groups/import",
                summary="Import a group archive as a new group (site administrators; multipart "
-               "part 'file', optional field 'owner' = e-mail of the new owner)", tag=TAG,
+               "part 'file', optional fields 'owner' = e-mail of the new owner and "
+               "'plain_name' = the group's name when the zip is a plain folder tree)", tag=TAG,
                response=ImportOut, precheck=_precheck_import)
 def import_group(ctx: Ctx, received: ReceivedFile) -> Stored[ImportOut]:
-    result = import_upload(ctx, received, received.fields.get("owner", "").strip() or None)
+    fields = received.fields
+    result = import_upload(ctx, received, fields.get("owner", "").strip() or None,
+                           fields.get("plain_name", "").strip()[:120] or None)
     # The archive itself is not kept: its contents now live in the group's own blobs.
     return Stored(ImportOut.of(result), unused=(received,))
 
