@@ -94,6 +94,7 @@ def plan_export(db: Session, access: Access, group: Group, *, whole: bool = Fals
         folders = list(db.scalars(select(Folder).where(Folder.group_id == group.id,
                                                        Folder.trashed_at.is_(None))))
         readable = _live_folder_ids(folders)
+        folders = [f for f in folders if f.id in readable]
     else:
         user = access.require_user()
         # Outsiders, people who only asked to join, and site admins who are not members read

@@ -353,3 +353,25 @@ def test_personal_data_export(team: Team, server: LiveServer) -> None:
         expect_error(anonymous.get(f"{API}/users/me/export"), 401)
     finally:
         anonymous.close()
+
+
+def test_the_trash_is_not_exported(team: Team, server: LiveServer, tmp_path: Path) -> None:
+    alice = team.people["alice"]
+    group = make_group(alice, unique("Trash"))
+    root = group["root_folder_id"]
+    gone = make_folder(alice, root, "Gone", "open")
+    make_folder(alice, gone["id"], "Below gone", "open")
+    uploaded(alice, gone["id"], "gone.txt", b"gone")
+    trashed = uploaded(alice, root, "trashed.txt", b"trashed")
+    uploaded(alice, root, "kept.txt", b"kept")
+    expect(alice.delete(f"{API}/folders/{gone['id']}"), 204)
+    expect(alice.delete(f"{API}/documents/{trashed['id']}"), 204)
+    out = tmp_path / "trash.zip"
+    # No note in this group: the command line opens no live store the server owns.
+    result = plein("export", "--group", group["id"], "--out", str(out), "--data-dir",
+                   str(server.data_dir))
+    assert result.returncode == 0, result.stderr
+    for archive in (export_of(alice, group["id"]), out.read_bytes()):
+        manifest = manifest_of(archive)
+        assert [f["path"] for f in manifest["folders"]] == [""]
+        assert [d["title"] for d in manifest["documents"]] == ["kept.txt"]
