@@ -1,6 +1,7 @@
 """A group archive (docs/export-format.md) imported as a new group, or refused whole.
 
-The archive is untrusted input. Before anything is written it is checked as a whole: a real
+The archive is untrusted input. Before anything is written it is checked as a whole
+(:mod:`app.services.archive_reader`): a real
 zip, no entry name that could climb out (``..``, absolute, drive letters, backslashes), no
 more entries or unpacked bytes than the settings allow, no entry that unpacks far beyond its
 packed size (a zip bomb), a manifest of a known format version whose every reference is
@@ -16,13 +17,11 @@ closed folder's access list keeps the people who exist (the others are reported)
 
 from __future__ import annotations
 
-import json
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -47,7 +46,15 @@ from app.models import (
 )
 from app.search_outbox import enqueue
 from app.services.accounts import normalize_email
-from app.services.archive_format import FORMAT, FORMAT_VERSION, MANIFEST, is_safe_member_name
+from app.services.archive_reader import (
+    ArchivedDocument,
+    Manifest,
+    open_archive,
+    plain_tree,
+    read_all,
+    read_chunks,
+    refuse,
+)
 from app.services.blobs import record_blob
 from app.services.notes import NOTE_MIME, state_hash
 from app.settings import Settings
@@ -59,92 +66,6 @@ NoteWriter = Callable[[str, bytes], None]
 NoteRemover = Callable[[str], None]
 _BOMB_MIN_BYTES = 1 << 20
 _READ_BYTES = 1 << 20
-
-
-class _Lenient(BaseModel):
-    # Newer exports of the same format version may add fields: ignored, not refused.
-    model_config = ConfigDict(extra="ignore")
-
-
-class _Person(_Lenient):
-    email: str
-    role: str
-
-
-class _Folder(_Lenient):
-    id: str
-    parent_id: str | None = None
-    name: str
-    access: AccessLevel = AccessLevel.OPEN
-    members: list[_Person] = []
-    created_at: AwareDatetime | None = None
-
-
-class _Version(_Lenient):
-    number: int
-    path: str
-    filename: str
-    mime: str = "application/octet-stream"
-    size: int
-    sha256: str
-    label: str | None = None
-    restored_from: int | None = None
-    created_at: AwareDatetime | None = None
-    created_by: str | None = None
-
-
-class _File(_Lenient):
-    path: str
-    size: int
-    sha256: str
-
-
-class _Note(_Lenient):
-    state: _File
-
-
-class _Comment(_Lenient):
-    id: str
-    parent_id: str | None = None
-    author: str | None = None
-    body: str = ""
-    deleted: bool = False
-    created_at: AwareDatetime | None = None
-    edited_at: AwareDatetime | None = None
-    resolved_at: AwareDatetime | None = None
-    resolved_by: str | None = None
-    anchor: dict[str, Any] | None = None
-    detached: bool = False
-
-
-class _Document(_Lenient):
-    id: str
-    folder_id: str
-    kind: str
-    title: str
-    current_version: int = 0
-    created_at: AwareDatetime | None = None
-    created_by: str | None = None
-    updated_at: AwareDatetime | None = None
-    versions: list[_Version] = []
-    comments: list[_Comment] = []
-    note: _Note | None = None
-
-
-class _Group(_Lenient):
-    name: str
-    description: str = ""
-    access: AccessLevel = AccessLevel.CLOSED
-
-
-class Manifest(_Lenient):
-    format: str
-    format_version: int
-    group: _Group
-    members: list[_Person] = []
-    invitations: list[_Person] = []
-    folders: list[_Folder]
-    documents: list[_Document] = []
 
 
 @dataclass
@@ -168,163 +89,6 @@ class ImportResult:
             remove_note(note_id)
 
 
-def _refuse(message: str, code: str) -> Unprocessable:
-    return Unprocessable(message, code=code, field="archive")
-
-
-def open_archive(source: IO[bytes], settings: Settings) -> tuple[zipfile.ZipFile, Manifest]:
-    """The archive checked as a whole (names, sizes, manifest, references); nothing written."""
-    archive = _checked_zip(source, settings)
-    return archive, _manifest(archive, settings)
-
-
-def _checked_zip(source: IO[bytes], settings: Settings) -> zipfile.ZipFile:
-    """A zip whose every name is safe and whose sizes are within the settings."""
-    try:
-        archive = zipfile.ZipFile(source)
-    except (zipfile.BadZipFile, OSError, ValueError):
-        raise _refuse(N_("This is not a zip archive."), "not_a_zip") from None
-    entries = archive.infolist()
-    if len(entries) > settings.import_max_entries:
-        raise _refuse(f"The archive holds more than {settings.import_max_entries} files.",
-                      "archive_too_large")
-    total = 0
-    for info in entries:
-        if not is_safe_member_name(info.filename):
-            raise _refuse(f"The archive holds an unsafe file name: {info.filename!r}.",
-                          "unsafe_path")
-        total += info.file_size
-        if info.file_size > _BOMB_MIN_BYTES and \
-                info.file_size > settings.import_max_ratio * max(info.compress_size, 1):
-            raise _refuse(f"{info.filename} unpacks to far more than it holds (a zip bomb?).",
-                          "zip_bomb")
-    if total > settings.import_max_bytes:
-        raise _refuse(f"The archive unpacks to more than {settings.import_max_bytes} bytes.",
-                      "archive_too_large")
-    return archive
-
-
-def _manifest(archive: zipfile.ZipFile, settings: Settings) -> Manifest:
-    try:
-        info = archive.getinfo(MANIFEST)
-    except KeyError:
-        raise _refuse(N_("The archive has no manifest.json: it is not a Plein group export."),
-                      "missing_manifest") from None
-    if info.file_size > settings.import_max_manifest_bytes:
-        raise _refuse(N_("The archive's manifest.json is too large."), "archive_too_large")
-    try:
-        raw = json.loads(_read_all(archive, MANIFEST, info.file_size))
-    except (ValueError, zipfile.BadZipFile) as exc:
-        raise _refuse(f"manifest.json is not valid JSON: {exc}", "invalid_manifest") from None
-    if not isinstance(raw, dict) or raw.get("format") != FORMAT:
-        raise _refuse(N_("The archive is not a Plein group export (manifest format)."),
-                      "unsupported_format")
-    if raw.get("format_version") != FORMAT_VERSION:
-        raise _refuse(f"Export format version {raw.get('format_version')!r} is not supported "
-                      f"(this Plein reads version {FORMAT_VERSION}).", "unsupported_version")
-    try:
-        manifest = Manifest.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first.get("loc", ()))
-        raise _refuse(f"manifest.json: {where}: {first.get('msg')}", "invalid_manifest") from None
-    _check_references(manifest, {i.filename for i in archive.infolist()})
-    return manifest
-
-
-# What operating systems leave in folders; never anyone's document.
-_JUNK = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
-
-
-def plain_tree(source: IO[bytes], settings: Settings, name: str
-               ) -> tuple[zipfile.ZipFile, Manifest]:
-    """A zip of ordinary folders and files (a share drive's contents) as a manifest: each
-    directory a folder, each file a document with one version (its hash is computed, there is
-    none to check)."""
-    archive = _checked_zip(source, settings)
-    folders: dict[str, _Folder] = {"": _Folder(id="/", parent_id=None, name=name)}
-    documents: list[_Document] = []
-
-    def folder_of(path: str) -> str:
-        if path not in folders:
-            parent, _, leaf = path.rpartition("/")
-            folders[path] = _Folder(id="/" + path, parent_id=folder_of(parent), name=leaf)
-        return folders[path].id
-
-    for info in sorted(archive.infolist(), key=lambda i: i.filename):
-        parts = info.filename.rstrip("/").split("/")
-        if parts[0] == "__MACOSX" or parts[-1].lower() in _JUNK:
-            continue
-        if info.is_dir():
-            folder_of("/".join(parts))
-            continue
-        folder_id = folder_of("/".join(parts[:-1]))
-        documents.append(_Document(
-            id=info.filename, folder_id=folder_id, kind="file", title=parts[-1],
-            current_version=1, versions=[_Version(number=1, path=info.filename,
-                                                  filename=parts[-1], size=info.file_size,
-                                                  sha256="")]))
-    manifest = Manifest(format=FORMAT, format_version=FORMAT_VERSION,
-                        group=_Group(name=name), folders=list(folders.values()),
-                        documents=documents)
-    return archive, manifest
-
-
-def _check_references(manifest: Manifest, names: set[str]) -> None:
-    folder_ids = {f.id for f in manifest.folders}
-    if len(folder_ids) != len(manifest.folders):
-        raise _refuse(N_("manifest.json lists a folder twice."), "invalid_manifest")
-    if not any(f.parent_id is None for f in manifest.folders):
-        raise _refuse(N_("manifest.json has no top folder."), "invalid_manifest")
-    for folder in manifest.folders:
-        if folder.parent_id is not None and folder.parent_id not in folder_ids:
-            raise _refuse(f"Folder {folder.id} names a parent that is not in the archive.",
-                          "invalid_manifest")
-    for doc in manifest.documents:
-        if doc.folder_id not in folder_ids:
-            raise _refuse(f"Document {doc.id} is in a folder that is not in the archive.",
-                          "invalid_manifest")
-        if doc.kind not in ("file", "note"):
-            raise _refuse(f"Document {doc.id} is of unknown kind {doc.kind!r}.",
-                          "invalid_manifest")
-        if doc.kind == "file" and not doc.versions:
-            raise _refuse(f"File {doc.id} has no versions.", "invalid_manifest")
-        if doc.kind == "note" and doc.note is None:
-            raise _refuse(f"Note {doc.id} has no state.", "invalid_manifest")
-        numbers = [v.number for v in doc.versions]
-        if len(set(numbers)) != len(numbers) or any(n < 1 for n in numbers):
-            raise _refuse(f"Document {doc.id} has duplicate or invalid version numbers.",
-                          "invalid_manifest")
-        paths = [v.path for v in doc.versions] + ([doc.note.state.path] if doc.note else [])
-        for path in paths:
-            if path not in names:
-                raise _refuse(f"{path} is listed in manifest.json but missing from the "
-                              "archive.", "missing_file")
-        comment_ids = {c.id for c in doc.comments}
-        for comment in doc.comments:
-            if comment.parent_id is not None and comment.parent_id not in comment_ids:
-                raise _refuse(f"A comment on {doc.id} replies to one that is not there.",
-                              "invalid_manifest")
-
-
-def _read_all(archive: zipfile.ZipFile, name: str, limit: int) -> bytes:
-    """An entry's bytes, never more than it declared (a lying header cannot make us read on)."""
-    out = bytearray()
-    for chunk in _chunks(archive, name, limit):
-        out += chunk
-    return bytes(out)
-
-
-def _chunks(archive: zipfile.ZipFile, name: str, limit: int) -> Iterator[bytes]:
-    size = 0
-    with archive.open(name) as member:
-        while chunk := member.read(_READ_BYTES):
-            size += len(chunk)
-            if size > limit:
-                raise _refuse(f"{name} unpacks to more than it declared.", "zip_bomb")
-            yield chunk
-
-
 class _Copier:
     """Versions into new encrypted blobs, checked against the manifest's hash and size; the
     same bytes (a restored version) become one blob, as they were."""
@@ -345,14 +109,14 @@ class _Copier:
             return info, head, False
         head = b""
         with self.store.open_writer() as writer:
-            for chunk in _chunks(self.archive, path, size):
+            for chunk in read_chunks(self.archive, path, size):
                 if len(head) < SNIFF_BYTES:
                     head += chunk[:SNIFF_BYTES - len(head)]
                 writer.write(chunk)
             info = writer.commit()
         self.result.blob_ids.append(info.blob_id)
         if (sha256 and info.sha256 != key[0]) or info.size != size:
-            raise _refuse(f"{path} does not match its SHA-256 or size in manifest.json: the "
+            raise refuse(f"{path} does not match its SHA-256 or size in manifest.json: the "
                           "archive is damaged or was changed.", "hash_mismatch")
         self.by_hash[key] = (info, head)
         return info, head, True
@@ -418,7 +182,7 @@ def _import(db: Session, store: BlobStore, archive: zipfile.ZipFile, manifest: M
     if owner is not None:
         roles[owner.id] = GroupRole.OWNER
     if GroupRole.OWNER not in roles.values():
-        raise _refuse(N_("None of the archive's owners has an account here: name the new "
+        raise refuse(N_("None of the archive's owners has an account here: name the new "
                          "owner (plein import --owner EMAIL)."), "no_owner")
     creator = owner.id if owner is not None else next(
         u for u, r in roles.items() if r == GroupRole.OWNER)
@@ -473,7 +237,7 @@ def _import_folders(db: Session, manifest: Manifest, group: Group, result: Impor
     while pending:
         ready = [f for f in pending if f.parent_id is None or f.parent_id in mapped]
         if not ready:
-            raise _refuse(N_("manifest.json: the folders form a cycle."), "invalid_manifest")
+            raise refuse(N_("manifest.json: the folders form a cycle."), "invalid_manifest")
         for entry in ready:
             folder = Folder(group_id=group.id,
                             parent_id=mapped[entry.parent_id] if entry.parent_id else root.id,
@@ -496,8 +260,8 @@ def _import_folders(db: Session, manifest: Manifest, group: Group, result: Impor
     return mapped
 
 
-def _import_document(db: Session, copier: _Copier, archive: zipfile.ZipFile, entry: _Document,
-                     group: Group, folder_id: str, result: ImportResult,
+def _import_document(db: Session, copier: _Copier, archive: zipfile.ZipFile,
+                     entry: ArchivedDocument, group: Group, folder_id: str, result: ImportResult,
                      uid: Callable[[str | None], str | None], write_note: NoteWriter
                      ) -> Document:
     doc = Document(id=new_id(), group_id=group.id, folder_id=folder_id, kind=entry.kind,
@@ -536,10 +300,10 @@ def _import_document(db: Session, copier: _Copier, archive: zipfile.ZipFile, ent
             doc.mime = current.mime
     if entry.kind == "note":
         assert entry.note is not None  # noqa: S101 - checked by _check_references
-        state = _read_all(archive, entry.note.state.path, entry.note.state.size)
+        state = read_all(archive, entry.note.state.path, entry.note.state.size)
         if state_hash(state) != entry.note.state.sha256.lower() or \
                 len(state) != entry.note.state.size:
-            raise _refuse(f"{entry.note.state.path} does not match its SHA-256 or size in "
+            raise refuse(f"{entry.note.state.path} does not match its SHA-256 or size in "
                           "manifest.json.", "hash_mismatch")
         # Durable before the row commits, as for a new note: a failed commit leaves an
         # orphan store (removed by discard), never a visible note without content.
@@ -549,7 +313,7 @@ def _import_document(db: Session, copier: _Copier, archive: zipfile.ZipFile, ent
         except Unprocessable:
             raise
         except Exception as exc:
-            raise _refuse(f"{entry.note.state.path} is not a valid note state: {exc}",
+            raise refuse(f"{entry.note.state.path} is not a valid note state: {exc}",
                           "invalid_note") from None
     db.add(doc)
     db.flush()
@@ -561,7 +325,7 @@ def _import_document(db: Session, copier: _Copier, archive: zipfile.ZipFile, ent
     return doc
 
 
-def _import_comments(db: Session, entry: _Document, doc: Document, result: ImportResult,
+def _import_comments(db: Session, entry: ArchivedDocument, doc: Document, result: ImportResult,
                      uid: Callable[[str | None], str | None]) -> None:
     ids: dict[str, str] = {}
     # Roots before replies, whatever order the archive lists them in.
