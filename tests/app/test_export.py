@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docx
 import pytest
 from odf import teletype, text
 from odf.opendocument import load
@@ -306,7 +307,7 @@ def test_every_export_is_audited(team: Team, server: LiveServer) -> None:
     assert count() == before + 1  # a refused export is no export
 
 
-def test_note_downloads_as_odt_markdown_and_html(team: Team) -> None:
+def test_note_downloads_as_odt_docx_markdown_and_html(team: Team) -> None:
     alice, erin, dave = team.people["alice"], team.people["erin"], team.people["dave"]
     url = f"{API}/documents/{team.note['id']}/content"
     response = erin.get(url, params={"format": "odt"})
@@ -320,9 +321,20 @@ def test_note_downloads_as_odt_markdown_and_html(team: Team) -> None:
                         params={"format": "odt"})
     assert version.status_code == 200 and load(io.BytesIO(version.content)) is not None
     expect_error(dave.get(url, params={"format": "odt"}), 404)
-    expect_error(erin.get(url, params={"format": "docx"}), 400)
+    expect_error(erin.get(url, params={"format": "rtf"}), 400)
+    # Word, read back by python-docx: headings, list items and code keep their styles.
+    word = erin.get(url, params={"format": "docx"})
+    assert word.status_code == 200 and word.headers["content-disposition"].startswith(
+        "attachment;")
+    paragraphs = [(p.style.name, p.text) for p in docx.Document(io.BytesIO(
+        word.content)).paragraphs]
+    assert ("Heading 1", "Agenda") in paragraphs
+    assert ("List Bullet", "one item") in paragraphs and ("List Bullet", "two items") in \
+        paragraphs
+    assert ("macro", "code  line") in paragraphs
+    assert ("Normal", "Some bold and soft words.") in paragraphs
     page = erin.get(f"/documents/{team.note['id']}").text
-    for fmt in ("odt", "markdown", "html"):
+    for fmt in ("odt", "docx", "markdown", "html"):
         assert f'href="{url}?format={fmt}"' in page
 
 
