@@ -305,6 +305,9 @@ def test_every_export_is_audited(team: Team, server: LiveServer) -> None:
     assert count() == before + 1
     expect_error(team.people["dave"].get(f"{API}/groups/{team.gid}/export"), 404)
     assert count() == before + 1  # a refused export is no export
+    head = team.people["erin"].request("HEAD", f"{API}/groups/{team.gid}/export")
+    assert head.status_code == 200 and head.content == b""
+    assert count() == before + 1  # nor is asking whether one would work
 
 
 def test_note_downloads_as_odt_docx_markdown_and_html(team: Team) -> None:

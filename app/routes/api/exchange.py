@@ -43,6 +43,14 @@ def export_response(ctx: Ctx, gid: str) -> Response:
     group = groups.get_group(ctx.db, ctx.access, gid)
     user = ctx.require_user()
     plan = group_export.plan_export(ctx.db, ctx.access, group)
+    filename = f"{safe_segment(group.name)}-export.zip"
+    headers = {"Content-Disposition": content_disposition(filename, inline=False),
+               "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
+               # Tells the page how many documents to expect (the download shows bytes so far).
+               "X-Plein-Export-Documents": str(plan.document_count)}
+    if ctx.conn.scope.get("method") == "HEAD":
+        # Asked whether it would work, not for the data: nothing leaves, nothing is audited.
+        return Response(media_type="application/zip", headers=headers)
     # The request's transaction only reads; the audit entry is committed on its own before
     # the first byte goes out (no audit entry, no export).
     with ctx.runtime.db.write() as session:
@@ -56,12 +64,7 @@ def export_response(ctx: Ctx, gid: str) -> Response:
 
     chunks = group_export.stream_archive(plan, runtime.blob_store, note_state,
                                          max_depth=runtime.settings.note_max_depth)
-    filename = f"{safe_segment(group.name)}-export.zip"
-    return StreamingResponse(chunks, media_type="application/zip", headers={
-        "Content-Disposition": content_disposition(filename, inline=False),
-        "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store",
-        # Tells the page how many documents to expect (the download shows bytes so far).
-        "X-Plein-Export-Documents": str(plan.document_count)})
+    return StreamingResponse(chunks, media_type="application/zip", headers=headers)
 
 
 @router.route("GET", "/groups/{gid}/export",
