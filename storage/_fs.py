@@ -174,7 +174,7 @@ class DurableFile:
 
 
 def durable_write_bytes(
-    target: Path, chunks: Iterable[bytes], *, mode: int = 0o600, overwrite: bool = True
+    target: Path, chunks: Iterable[bytes | bytearray], *, mode: int = 0o600, overwrite: bool = True
 ) -> None:
     """Durably write ``chunks`` to ``target`` (see DurableFile.commit for ``overwrite``)."""
     f = DurableFile(target, mode=mode)
