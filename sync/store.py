@@ -101,6 +101,14 @@ class DocumentHandle(Protocol):
         """Durably append (one fsync); raise (never return) if not durable."""
         ...
 
+    def write_many(self, updates: Sequence[bytes]) -> None:
+        """``append_many`` without the fsync: written, not yet durable (``sync`` follows)."""
+        ...
+
+    def sync(self) -> None:
+        """Make what ``write_many`` wrote durable; raise (never return) if not."""
+        ...
+
     def compact(self, state: bytes) -> None:
         """Replace snapshot + log by ``state``, which must contain every appended update."""
         ...
@@ -321,6 +329,12 @@ class FileDocumentHandle:
 
     def append_many(self, updates: Sequence[bytes]) -> None:
         self._log.append_many(updates)
+
+    def write_many(self, updates: Sequence[bytes]) -> None:
+        self._log.write_many(updates)
+
+    def sync(self) -> None:
+        self._log.sync()
 
     def compact(self, state: bytes) -> None:
         _checkpoint("start")
