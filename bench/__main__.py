@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 
 # name → module with ``main(argv) -> int``; one entry per benchmark in this package.
 BENCHMARKS = {"files": "bench.files", "sync": "bench.sync", "search": "bench.search",
-              "sync-open": "bench.sync_open", "sync-soak": "bench.sync_soak"}
+              "sync-open": "bench.sync_open", "sync-soak": "bench.sync_soak",
+              "sync-deflate": "bench.sync_deflate"}
 #: Not run by a bare ``python -m bench``: they hold the machine for minutes (soak) or write a
 #: large log first (open); run them by name.
-ON_REQUEST = {"sync-open", "sync-soak"}
+ON_REQUEST = {"sync-open", "sync-soak", "sync-deflate"}
 
 
 def _load(name: str) -> Callable[[Sequence[str]], int]:

@@ -291,10 +291,20 @@ class RecordLog:
         with self._lock:
             self._write_locked(records)
 
-    def sync(self) -> None:
-        """Second half of ``append_many``: fsync what ``write_many`` wrote (no-op if none)."""
+    def sync(self, *, flushed: bool = False) -> None:
+        """Second half of ``append_many``: fsync what ``write_many`` wrote (no-op if none).
+
+        ``flushed=True``: the caller has just made the whole filesystem durable (a
+        successful ``syncfs`` after the write, which since Linux 5.8 reports writeback
+        errors), so the batch is counted without another fsync."""
         with self._lock:
-            self._sync_locked()
+            self._sync_locked(flushed=flushed)
+
+    def fileno(self) -> int:
+        """The log's file descriptor (for ``os.fstat`` / ``syncfs`` by a group committer)."""
+        if self._fd is None:
+            raise StorageError("log is closed")
+        return self._fd
 
     def _write_locked(self, records: Sequence[bytes]) -> None:
         for rec in records:
@@ -322,13 +332,14 @@ class RecordLog:
             self._fail(exc)
         self._staged_count, self._staged_bytes = len(records), len(buf)
 
-    def _sync_locked(self) -> None:
+    def _sync_locked(self, *, flushed: bool = False) -> None:
         if not self._staged_count:
             return
         if self._fd is None:
             raise StorageError("log is closed")
         try:
-            os.fsync(self._fd)
+            if not flushed:
+                os.fsync(self._fd)
         except OSError as exc:
             self._fail(exc)
         self._count += self._staged_count

@@ -105,8 +105,13 @@ class DocumentHandle(Protocol):
         """``append_many`` without the fsync: written, not yet durable (``sync`` follows)."""
         ...
 
-    def sync(self) -> None:
-        """Make what ``write_many`` wrote durable; raise (never return) if not."""
+    def sync(self, *, flushed: bool = False) -> None:
+        """Make what ``write_many`` wrote durable; raise (never return) if not.
+        ``flushed``: its filesystem was just synced whole (``syncfs``) without error."""
+        ...
+
+    def fileno(self) -> int:
+        """The file descriptor of the log ``write_many`` appends to."""
         ...
 
     def compact(self, state: bytes) -> None:
@@ -333,8 +338,11 @@ class FileDocumentHandle:
     def write_many(self, updates: Sequence[bytes]) -> None:
         self._log.write_many(updates)
 
-    def sync(self) -> None:
-        self._log.sync()
+    def sync(self, *, flushed: bool = False) -> None:
+        self._log.sync(flushed=flushed)
+
+    def fileno(self) -> int:
+        return self._log.fileno()
 
     def compact(self, state: bytes) -> None:
         _checkpoint("start")

@@ -7,13 +7,13 @@ import errno
 import os
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import anyio
+import anyio.abc
 import pytest
 
 from storage import KeyRing
-from sync import CloseCode, FileDocumentStore, RoomManager, SyncLimits
+from sync import CloseCode, FileDocumentStore, RoomManager, SyncLimits, commit
 from sync.protocol import SyncUpdate, decode_frame
 from sync.store import FileDocumentHandle
 from tests.sync.test_persistence import reload_text
@@ -34,11 +34,11 @@ def held_round(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     calls: list[None] = []
     sync = FileDocumentHandle.sync
 
-    def held_sync(self: FileDocumentHandle) -> None:
+    def held_sync(self: FileDocumentHandle, *, flushed: bool = False) -> None:
         calls.append(None)
         if len(calls) == 1:
             gate.wait(5)
-        sync(self)
+        sync(self, flushed=flushed)
 
     monkeypatch.setattr(FileDocumentHandle, "sync", held_sync)
     return gate
@@ -100,10 +100,13 @@ async def test_slow_reader_is_disconnected_while_the_others_get_every_round(
         await bob.close()
 
 
-async def test_failed_fsync_in_a_shared_round_sends_nothing_for_that_room(
-    manager: RoomManager, store: FileDocumentStore, ring: KeyRing,
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-) -> None:
+async def _two_rooms_in_one_round(
+    manager: RoomManager, monkeypatch: pytest.MonkeyPatch,
+    a: tuple[YClient, YClient], b: tuple[YClient, YClient], tg: anyio.abc.TaskGroup,
+) -> tuple[threading.Event, list[int], YClient]:
+    """Connect a and b to room-a and room-b, and hold the writer thread with a third room's
+    round; returns the gate that releases it, the sizes of the batches written, and the
+    third room's client."""
     gate = threading.Event()
     writes: list[int] = []
     write_many = FileDocumentHandle.write_many
@@ -115,29 +118,77 @@ async def test_failed_fsync_in_a_shared_round_sends_nothing_for_that_room(
         write_many(self, updates)
 
     monkeypatch.setattr(FileDocumentHandle, "write_many", held_write)
-    a1, a2, b1, b2, c = (YClient(n) for n in ("a1", "a2", "b1", "b2", "c"))
+    for client in a:
+        await client.connect(tg, manager, "room-a")
+    for client in b:
+        await client.connect(tg, manager, "room-b")
+    c = YClient("c")
+    await c.connect(tg, manager, "room-c")
+    await c.type("held")
+    await wait_for(lambda: writes == [1])
+    return gate, writes, c
+
+
+@pytest.mark.skipif(commit.syncfs is None, reason="syncfs with error reporting: Linux >= 5.8")
+async def test_one_flush_per_round_across_rooms(
+    manager: RoomManager, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a1, a2, b1, b2 = (YClient(n) for n in ("a1", "a2", "b1", "b2"))
     async with anyio.create_task_group() as tg:
-        await a1.connect(tg, manager, "room-a")
-        await a2.connect(tg, manager, "room-a")
-        await b1.connect(tg, manager, "room-b")
-        await b2.connect(tg, manager, "room-b")
-        await c.connect(tg, manager, "room-c")
-        await c.type("held")  # a third room's round holds the writer thread
-        await wait_for(lambda: writes == [1])
-        failing = room(manager, "room-a")._handle._log._fd  # type: ignore[attr-defined]
+        gate, writes, c = await _two_rooms_in_one_round(
+            manager, monkeypatch, (a1, a2), (b1, b2), tg)
+        fsyncs: list[int] = []
         fsync = os.fsync
 
+        def counting_fsync(fd: int) -> None:
+            fsyncs.append(fd)
+            fsync(fd)
+
+        monkeypatch.setattr(os, "fsync", counting_fsync)
+        assert manager.committer is not None
+        flushes = manager.committer.syncfs_calls
+        await a1.type("one")
+        await b1.type("two")
+        queued = manager.committer._queue
+        await wait_for(lambda: len(queued) == 2)
+        gate.set()
+        await wait_for(lambda: str(a2.text) == "one" and str(b2.text) == "two")
+        assert writes[1:] == [1, 1]
+        # The held round (one log) was fsynced; the round of two rooms, one syncfs.
+        assert manager.committer.syncfs_calls == flushes + 1
+        assert len(fsyncs) == 1
+        for client in (a1, a2, b1, b2, c):
+            await client.close()
+
+
+async def test_failed_fsync_in_a_shared_round_sends_nothing_for_that_room(
+    manager: RoomManager, store: FileDocumentStore, ring: KeyRing,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a1, a2, b1, b2 = (YClient(n) for n in ("a1", "a2", "b1", "b2"))
+    async with anyio.create_task_group() as tg:
+        gate, writes, c = await _two_rooms_in_one_round(
+            manager, monkeypatch, (a1, a2), (b1, b2), tg)
+        failing = room(manager, "room-a")._handle._log._fd  # type: ignore[attr-defined]
+        fsync = os.fsync
+        flushes: list[int] = []
+
+        def failing_syncfs(fd: int) -> None:
+            flushes.append(fd)
+            raise OSError(errno.EIO, "simulated EIO")  # the filesystem reports an error ...
+
         def fsync_failing_for_room_a(fd: int) -> None:
-            if fd == failing:
+            if fd == failing:  # ... and room A's log is the file it concerns
                 raise OSError(errno.EIO, "simulated EIO")
             fsync(fd)
 
+        monkeypatch.setattr(commit, "syncfs", failing_syncfs)
         monkeypatch.setattr(os, "fsync", fsync_failing_for_room_a)
         assert manager.committer is not None
         rounds = manager.committer.rounds
         await a1.type("lost")
         await b1.type("kept")
-        queued = manager.committer._queue  # type: ignore[attr-defined]
+        queued = manager.committer._queue
         await wait_for(lambda: len(queued) == 2)  # both rooms' batches wait for the thread
         gate.set()
         await wait_for(lambda: a1.closed is not None and a2.closed is not None)
@@ -145,6 +196,7 @@ async def test_failed_fsync_in_a_shared_round_sends_nothing_for_that_room(
         # Both rooms' batches were in the one round after the held one.
         assert manager.committer.rounds == rounds + 2
         assert writes[1:] == [1, 1]
+        assert len(flushes) == 1
         assert a1.closed is not None and a1.closed.code == CloseCode.INTERNAL_ERROR
         assert update_frames(a2) == []  # nothing of the failed round reached room A
         assert str(a2.text) == ""

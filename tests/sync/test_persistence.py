@@ -94,10 +94,10 @@ async def test_group_commit_batches_updates_during_fsync(
         batches.append(len(updates))
         write_many(self, updates)
 
-    def slow_sync(self: FileDocumentHandle) -> None:
+    def slow_sync(self: FileDocumentHandle, *, flushed: bool = False) -> None:
         if len(batches) == 1:
             gate.wait(5)  # the first fsync is "in flight" until the test releases it
-        sync(self)
+        sync(self, flushed=flushed)
 
     monkeypatch.setattr(FileDocumentHandle, "write_many", counting_write)
     monkeypatch.setattr(FileDocumentHandle, "sync", slow_sync)
