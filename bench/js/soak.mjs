@@ -7,7 +7,8 @@
 //   {"op": "acked"}  -> {"acked": {clientID: clock}}  the highest Yjs clock of each client that
 //                       some *other* client has received from the server.  Plein broadcasts an
 //                       update only once it is durable, so all of it must be on disk.
-//   {"op": "stop"}   -> {"resyncs": [ms timestamps of every re-sync after a disconnect], ...}
+//   {"op": "stop"}   -> {"acked": ..., "resyncs": [ms timestamps of every re-sync after a
+//                       disconnect], ...}: editing stops, the clients close
 // A client's updates reach the server in clock order and are integrated in that order (an
 // update with missing dependencies is not applied), so "clock c was received by someone"
 // covers every clock of that client below c too.
@@ -99,6 +100,7 @@ function worker () {
       for (const c of clients) { c.stopped = true; clearTimeout(c.timer) }
       process.send({
         op: 'stopped',
+        acked: Object.fromEntries(acked),
         resyncs,
         edits,
         closes,
@@ -149,7 +151,14 @@ async function main () {
       out({ acked })
     } else if (cmd.op === 'stop') {
       const parts = await Promise.all(children.map((child) => request(child, 'stop', 'stopped')))
+      const acked = {}
+      for (const p of parts) {
+        for (const [client, clock] of Object.entries(p.acked)) {
+          acked[client] = Math.max(acked[client] || 0, clock)
+        }
+      }
       out({
+        acked,
         resyncs: parts.flatMap((p) => p.resyncs),
         edits: parts.reduce((a, p) => a + p.edits, 0),
         closes: parts.reduce((a, p) => a + p.closes, 0),
