@@ -7,7 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 
 # name → module with ``main(argv) -> int``; one entry per benchmark in this package.
-BENCHMARKS = {"files": "bench.files", "sync": "bench.sync", "search": "bench.search"}
+BENCHMARKS = {"files": "bench.files", "sync": "bench.sync", "search": "bench.search",
+              "search_ingest": "bench.search_ingest"}
 
 
 def _load(name: str) -> Callable[[Sequence[str]], int]:

@@ -135,7 +135,7 @@ class SearchIndex:
         elif not self._searcher.up_to_date():
             self._searcher = self._searcher.refresh()
             self._filters.clear()
-            self._cache = SearcherCache()
+            self._cache.prune(self._searcher.reader())  # per segment: kept across commits
         return self._searcher
 
     def search(
@@ -211,7 +211,9 @@ class SearchIndex:
             ix = self._open(gen)
             writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
             for doc in documents:
-                writer.update_document(**to_fields(doc))
+                # A fresh generation and one document per id: nothing to replace (whoosh's
+                # update_document would open a searcher over every segment per document).
+                writer.add_document(**to_fields(doc))
                 count += 1
                 if count % commit_every == 0:
                     writer.commit()
@@ -254,6 +256,7 @@ class IndexWriter:
         self._index = index
         self._writer: Any = None
         self._ix: Any = None
+        self._searcher: Any = None
 
     def _w(self) -> Any:
         if self._writer is None:
@@ -267,20 +270,40 @@ class IndexWriter:
                 raise WriterBusy("another process is writing the index") from None
         return self._writer
 
+    def _committed(self) -> Any:
+        """One searcher over the committed segments for the whole batch. (whoosh's
+        ``update_document`` opens a new one per document: every segment's reader, each a
+        decryption on the encrypted store.)"""
+        writer = self._w()
+        if self._searcher is None:
+            self._searcher = writer.searcher()
+        return self._searcher
+
     def add_or_update(self, doc: IndexDocument) -> None:
-        self._w().update_document(**to_fields(doc))
+        """Replace the committed document with this id, if any. One writer batch must not
+        hold the same id twice (the outbox has one task per document)."""
+        fields = to_fields(doc)
+        writer = self._w()
+        writer.delete_by_term("document_id", doc.document_id, searcher=self._committed())
+        writer.add_document(**fields)
 
     def delete(self, document_id: str) -> None:
-        self._w().delete_by_term("document_id", document_id)
+        self._w().delete_by_term("document_id", document_id, searcher=self._committed())
 
     def delete_folder(self, folder_id: str) -> None:
         """Remove every document of a folder (folder deleted or moved out of reach)."""
-        self._w().delete_by_query(Term("folder_id", folder_id))
+        self._w().delete_by_query(Term("folder_id", folder_id), searcher=self._committed())
+
+    def _close_searcher(self) -> None:
+        if self._searcher is not None:
+            searcher, self._searcher = self._searcher, None
+            searcher.close()
 
     def commit(self) -> None:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
+        self._close_searcher()
         try:
             writer.commit()
         finally:
@@ -291,6 +314,7 @@ class IndexWriter:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
+        self._close_searcher()
         try:
             writer.cancel()
         finally:
