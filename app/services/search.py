@@ -146,39 +146,33 @@ def run_once(deps: WorkerDeps, batch: int | None = None) -> int:
     if not tasks:
         return 0
     deadline = time.monotonic() + settings.index_batch_ms / 1000
-    built: list[tuple[_Task, IndexDocument | str]] = []
-    failed: list[tuple[_Task, str]] = []
-    with ThreadPoolExecutor(max_workers=settings.extract_workers,
-                            thread_name_prefix="plein-extract") as pool:
-        futures = [(task, pool.submit(_prepare, deps, task)) for task in tasks]
-        for task, future in futures:
-            if time.monotonic() > deadline:
-                future.cancel()  # not started: it stays queued for the next round
-            try:
-                outcome = future.result()
-                if outcome == _NOTE:
-                    outcome = _build_note(deps, task)
-            except CancelledError:
-                continue
-            except Exception as exc:  # one bad document must not stop the others
-                log.exception("indexing %s failed", task.document_id)
-                failed.append((task, type(exc).__name__))
-                continue
-            built.append((task, outcome))
     done: list[_Task] = []
+    failed: list[tuple[_Task, str]] = []
     writer = deps.index.writer()
     try:
-        for task, outcome in built:
-            try:
-                if isinstance(outcome, IndexDocument):
-                    writer.add_or_update(outcome)
-                else:
-                    writer.delete(task.document_id)
-            except Exception as exc:
-                log.exception("indexing %s failed", task.document_id)
-                failed.append((task, type(exc).__name__))
-                continue
-            done.append(task)
+        with ThreadPoolExecutor(max_workers=settings.extract_workers,
+                                thread_name_prefix="plein-extract") as pool:
+            futures = [(task, pool.submit(_prepare, deps, task)) for task in tasks]
+            # In task order, each as soon as it is ready: the extraction of the next files
+            # (in the workers) overlaps the analysis of this one (here).
+            for task, future in futures:
+                if time.monotonic() > deadline:
+                    future.cancel()  # not started: it stays queued for the next round
+                try:
+                    outcome = future.result()
+                    if outcome == _NOTE:
+                        outcome = _build_note(deps, task)
+                    if isinstance(outcome, IndexDocument):
+                        writer.add_or_update(outcome)
+                    else:
+                        writer.delete(task.document_id)
+                except CancelledError:
+                    continue
+                except Exception as exc:  # one bad document must not stop the others
+                    log.exception("indexing %s failed", task.document_id)
+                    failed.append((task, type(exc).__name__))
+                    continue
+                done.append(task)
         writer.commit()
     except BaseException:
         writer.cancel()

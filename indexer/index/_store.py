@@ -209,7 +209,7 @@ class SearchIndex:
         count = 0
         try:
             ix = self._open(gen)
-            writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+            writer = _fast_flush(ix.writer(limitmb=_WRITER_LIMIT_MB))
             for doc in documents:
                 # A fresh generation and one document per id: nothing to replace (whoosh's
                 # update_document would open a searcher over every segment per document).
@@ -217,7 +217,7 @@ class SearchIndex:
                 count += 1
                 if count % commit_every == 0:
                     writer.commit()
-                    writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+                    writer = _fast_flush(ix.writer(limitmb=_WRITER_LIMIT_MB))
             writer.commit()
             ix.close()
         except BaseException:
@@ -245,6 +245,35 @@ class SearchIndex:
         self.close()
 
 
+def _fast_flush(writer: Any) -> Any:
+    """Make ``writer``'s segment flush ask the store whether a column file exists once per
+    field, not once per posting.
+
+    whoosh's per-document reader caches a length column it found but not one that is
+    absent (ID and ``words`` fields have none), so writing a segment called
+    ``os.path.exists`` for every posting of those fields: 8% of a batch's indexing time.
+    The files do not change during the flush (the per-document writer is closed by then).
+    """
+    original = writer.per_document_reader
+
+    def per_document_reader() -> Any:
+        reader = original()
+        has_column = reader.has_column
+        known: dict[str, bool] = {}
+
+        def cached(fieldname: str) -> bool:
+            found = known.get(fieldname)
+            if found is None:
+                found = known[fieldname] = bool(has_column(fieldname))
+            return found
+
+        reader.has_column = cached
+        return reader
+
+    writer.per_document_reader = per_document_reader
+    return writer
+
+
 class IndexWriter:
     """Batched, idempotent changes for the indexing worker; ``commit`` makes them visible.
 
@@ -263,7 +292,7 @@ class IndexWriter:
             gen, _version = self._index._read_pointer()
             self._ix = self._index._open(gen)
             try:
-                self._writer = self._ix.writer(limitmb=_WRITER_LIMIT_MB)
+                self._writer = _fast_flush(self._ix.writer(limitmb=_WRITER_LIMIT_MB))
             except LockError:
                 self._ix.close()
                 self._ix = None
