@@ -21,9 +21,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sqlite3
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -249,6 +252,14 @@ def fts5(items: list[Upload], work: Path) -> dict[str, float]:
     return {"docs": len(items), "seconds": seconds, "docs_per_s": len(items) / seconds}
 
 
+def _start_indexer(repo: Path, data_dir: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("PLEIN_")}
+    full.update({"PLEIN_LOG_LEVEL": "warning", **env})
+    return subprocess.Popen([sys.executable, "-m", "app.cli", "indexer", "--data-dir",
+                             str(data_dir)], cwd=repo, env=full,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @dataclass
 class Report:
     args: dict[str, Any]
@@ -271,6 +282,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--repo", type=Path, default=None, help="run this checkout's server")
     parser.add_argument("--env", action="append", default=[],
                         help="extra server setting NAME=VALUE (repeatable)")
+    parser.add_argument("--external-indexer", action="store_true",
+                        help="PLEIN_INDEXER=external and a `plein indexer` process beside the "
+                        "server (the index writer off the server's interpreter)")
     args = parser.parse_args(list(argv))
 
     import tests.live as live
@@ -289,8 +303,11 @@ def main(argv: Sequence[str]) -> int:
     report = Report(args={k: str(v) for k, v in vars(args).items()})
     work = Path(tempfile.mkdtemp(prefix="plein-bench-ingest-"))
     env = dict(e.split("=", 1) for e in args.env)
+    if args.external_indexer:
+        env["PLEIN_INDEXER"] = "external"
     server = LiveServer(work / "data", env)
     server.start()
+    indexer = _start_indexer(live.REPO, work / "data", env) if args.external_indexer else None
     try:
         session = open_session(server)
         report.burst = burst(session, items, args.uploaders, common, args.timeout)
@@ -305,6 +322,9 @@ def main(argv: Sequence[str]) -> int:
                   f"acknowledged -> found p50 {s['p50_s']:.2f} s, p95 {s['p95_s']:.2f} s, "
                   f"max {s['max_s']:.2f} s, never found {s['never_seen']:.0f}", flush=True)
     finally:
+        if indexer is not None:
+            indexer.terminate()
+            indexer.wait(timeout=30)
         server.stop()
     report.fts5 = fts5(items, work)
     f = report.fts5
