@@ -139,9 +139,10 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 
 def _worker_deps(settings: Settings) -> Any:
     from app.services import search
-    from indexer import SearchIndex
+    from indexer import SearchIndex, configure_workers
 
     prepared, store = _store(settings)
+    configure_workers(workers=settings.extract_workers, max_jobs=settings.extract_worker_jobs)
 
     def note_state(document_id: str) -> bytes | None:
         # Outside the server the live room is not ours: read the note's latest saved
@@ -165,7 +166,7 @@ def cmd_indexer(args: argparse.Namespace) -> int:
     try:
         while True:
             if not search.run_once(deps):
-                time.sleep(0.5)
+                time.sleep(settings.index_poll_ms / 1000)
     except KeyboardInterrupt:
         return 0
 

@@ -28,7 +28,7 @@ from app.services.note_quota import NoteQuota
 from app.services.passwords import Passwords
 from app.settings import Settings
 from app.web_assets import web_dir
-from indexer import SearchIndex
+from indexer import SearchIndex, configure_workers
 from storage import LocalBlobStore
 from sync import FileDocumentStore, RoomManager
 
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     prepared = prepare(settings)
     db = prepared.db
+    configure_workers(workers=settings.extract_workers, max_jobs=settings.extract_worker_jobs)
     # One KeySource for every store: each follows ``plein keys rotate`` run beside the server.
     quota = NoteQuota(settings)
     manager = RoomManager(FileDocumentStore(notes_root(settings), prepared.keys),
@@ -177,7 +178,7 @@ async def _index_loop(runtime: Runtime) -> None:
             log.exception("indexing round failed")
             handled = 0
         if not handled:
-            await anyio.sleep(0.5)
+            await anyio.sleep(runtime.settings.index_poll_ms / 1000)
 
 
 def _extra_paths() -> dict[str, object]:

@@ -220,6 +220,30 @@ class Settings(BaseSettings):
         description="inprocess: the server runs the indexing worker; external: run "
         "`plein indexer` as its own process (one writer either way).",
     )
+    index_batch_size: Positive = Field(
+        default=200,
+        description="Index tasks the indexing worker takes per round; one index commit (one "
+        "new encrypted segment) per round.",
+    )
+    index_batch_ms: Positive = Field(
+        default=1000,
+        description="A round stops taking documents after this many milliseconds and "
+        "commits what it has, so a burst does not hold back the documents already done.",
+    )
+    index_poll_ms: Positive = Field(
+        default=200,
+        description="How often the idle indexing worker looks for new index tasks.",
+    )
+    extract_workers: Positive = Field(
+        default=2,
+        description="Long-lived text-extraction worker processes (each resource-limited); "
+        "also how many files are extracted at once. One per core.",
+    )
+    extract_worker_jobs: Positive = Field(
+        default=200,
+        description="An extraction worker is replaced by a fresh process after this many "
+        "files (and at once after any limit is hit).",
+    )
     index_max_file_bytes: int = Field(
         default=64 * 1024 * 1024,
         description="Files larger than this are found by name and metadata only.",

@@ -10,7 +10,8 @@ from collections.abc import Callable, Sequence
 BENCHMARKS = {"files": "bench.files", "sync": "bench.sync", "search": "bench.search",
               "export": "bench.export",
               "sync-open": "bench.sync_open", "sync-soak": "bench.sync_soak",
-              "sync-deflate": "bench.sync_deflate"}
+              "sync-deflate": "bench.sync_deflate",
+              "search_ingest": "bench.search_ingest"}
 #: Not run by a bare ``python -m bench``: they hold the machine for minutes (soak) or write a
 #: large log first (open); run them by name.
 ON_REQUEST = {"sync-open", "sync-soak", "sync-deflate"}

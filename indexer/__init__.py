@@ -8,8 +8,9 @@ Public face:
 
 * extraction (``indexer.extract``): ``extract_text(data, *, filename, limits)`` ->
   ``ExtractionResult`` (status ok | failed | limit | unsupported, pages, title),
-  ``extract_text_async``, ``ExtractionLimits``. Runs in a resource-limited subprocess;
-  so does ``sniff_mime(prefix)`` / ``sniff_mime_async``, the uploads' type sniffer.
+  ``extract_text_async``, ``ExtractionLimits``. Runs in a pool of long-lived,
+  resource-limited worker processes (``configure_workers``: how many, recycled after how
+  many files); so does ``sniff_mime(prefix)`` / ``sniff_mime_async``, the uploads' sniffer.
 * index (``indexer.index``): ``SearchIndex(root, keyring)`` with
   ``search(query, *, readable_folder_ids, filters, sort, page, page_size, facets)``
   -> ``SearchResults`` (total, hits with ``Snippet``s, facets, suggestions),
@@ -29,6 +30,7 @@ from indexer.extract import (
     ExtractionLimits,
     ExtractionResult,
     ExtractionStatus,
+    configure_workers,
     extract_text,
     extract_text_async,
     sniff_mime,
@@ -62,6 +64,7 @@ __all__ = [
     "SearchResults",
     "Snippet",
     "WriterBusy",
+    "configure_workers",
     "extract_text",
     "extract_text_async",
     "sniff_mime",

@@ -10,7 +10,9 @@ never copied into the index: queries carry the folders the person may read right
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -95,45 +97,105 @@ def latest_note_version(db: Database, store: LocalBlobStore, document_id: str) -
             return b"".join(reader.iter_chunks())
 
 
-def run_once(deps: WorkerDeps, batch: int = 50) -> int:
-    """Index up to ``batch`` due tasks; returns how many were handled."""
+@dataclass(frozen=True)
+class _Task:
+    document_id: str
+    queued_at: datetime
+    attempts: int
+
+
+_DELETE = "delete"
+_NOTE = "note"
+
+
+def _prepare(deps: WorkerDeps, task: _Task) -> IndexDocument | str:
+    """One task's index document (files: extracted here, on an extraction worker), or
+    ``_DELETE``, or ``_NOTE`` for a note (its live state is read on the loop's own thread)."""
+    with deps.db.read() as session:
+        doc = session.get(Document, task.document_id)
+        if doc is None or doc.trashed_at is not None:
+            return _DELETE
+        if doc.kind == "note":
+            return _NOTE
+        return build_document(deps, session, doc)
+
+
+def _build_note(deps: WorkerDeps, task: _Task) -> IndexDocument | str:
+    with deps.db.read() as session:
+        doc = session.get(Document, task.document_id)
+        if doc is None or doc.trashed_at is not None:
+            return _DELETE
+        return build_document(deps, session, doc)
+
+
+def run_once(deps: WorkerDeps, batch: int | None = None) -> int:
+    """Index one batch of due tasks: up to ``batch`` (``index_batch_size``) of them, or as
+    many as are ready after ``index_batch_ms``; one index commit for the batch. Returns how
+    many tasks were handled (done, failed, or left for the next round).
+
+    Files are extracted ``extract_workers`` at a time. A task is marked done only after the
+    commit that holds it (a kill -9 before that leaves it queued: redone, and the index
+    update is idempotent); one that fails gets a backoff and never holds up the others; one
+    not reached within the time budget simply stays queued."""
+    settings = deps.settings
     now = utcnow()
     with deps.db.read() as session:
-        tasks = [(t.document_id, t.queued_at, t.attempts) for t in session.scalars(
+        tasks = [_Task(t.document_id, t.queued_at, t.attempts) for t in session.scalars(
             select(IndexTask).where(IndexTask.not_before <= now)
-            .order_by(IndexTask.queued_at).limit(batch))]
+            .order_by(IndexTask.queued_at).limit(batch or settings.index_batch_size))]
     if not tasks:
         return 0
-    done: list[tuple[str, datetime]] = []
-    failed: list[tuple[str, int, str]] = []
+    deadline = time.monotonic() + settings.index_batch_ms / 1000
+    done: list[_Task] = []
+    failed: list[tuple[_Task, str]] = []
     writer = deps.index.writer()
-    for document_id, queued_at, attempts in tasks:
-        try:
-            with deps.db.read() as session:
-                doc = session.get(Document, document_id)
-                if doc is None or doc.trashed_at is not None:
-                    writer.delete(document_id)
-                else:
-                    writer.add_or_update(build_document(deps, session, doc))
-            done.append((document_id, queued_at))
-        except Exception as exc:  # one bad document must not stop the others
-            log.exception("indexing %s failed", document_id)
-            failed.append((document_id, attempts, type(exc).__name__))
-    writer.commit()
-    with deps.db.write() as session:
-        for document_id, queued_at in done:
-            task = session.get(IndexTask, document_id)
-            # Re-queued while we worked (a newer change): keep it for the next round.
-            if task is not None and task.queued_at <= queued_at:
-                session.delete(task)
-        for document_id, attempts, error in failed:
-            task = session.get(IndexTask, document_id)
-            if task is not None:
-                task.attempts = attempts + 1
-                task.not_before = utcnow() + min(timedelta(seconds=2 ** min(attempts, 12)),
-                                                 MAX_ATTEMPTS_BACKOFF)
-                task.last_error = error
+    try:
+        with ThreadPoolExecutor(max_workers=settings.extract_workers,
+                                thread_name_prefix="plein-extract") as pool:
+            futures = [(task, pool.submit(_prepare, deps, task)) for task in tasks]
+            # In task order, each as soon as it is ready: the extraction of the next files
+            # (in the workers) overlaps the analysis of this one (here).
+            for task, future in futures:
+                if time.monotonic() > deadline:
+                    future.cancel()  # not started: it stays queued for the next round
+                try:
+                    outcome = future.result()
+                    if outcome == _NOTE:
+                        outcome = _build_note(deps, task)
+                    if isinstance(outcome, IndexDocument):
+                        writer.add_or_update(outcome)
+                    else:
+                        writer.delete(task.document_id)
+                except CancelledError:
+                    continue
+                except Exception as exc:  # one bad document must not stop the others
+                    log.exception("indexing %s failed", task.document_id)
+                    failed.append((task, type(exc).__name__))
+                    continue
+                done.append(task)
+        writer.commit()
+    except BaseException:
+        writer.cancel()
+        raise
+    _settle(deps, done, failed)
     return len(tasks)
+
+
+def _settle(deps: WorkerDeps, done: list[_Task], failed: list[tuple[_Task, str]]) -> None:
+    """After the commit: done tasks leave the outbox, failed ones wait with a backoff."""
+    with deps.db.write() as session:
+        for task in done:
+            row = session.get(IndexTask, task.document_id)
+            # Re-queued while we worked (a newer change): keep it for the next round.
+            if row is not None and row.queued_at <= task.queued_at:
+                session.delete(row)
+        for task, error in failed:
+            row = session.get(IndexTask, task.document_id)
+            if row is not None:
+                row.attempts = task.attempts + 1
+                row.not_before = utcnow() + min(timedelta(seconds=2 ** min(task.attempts, 12)),
+                                                MAX_ATTEMPTS_BACKOFF)
+                row.last_error = error
 
 
 def pending(db: Database) -> int:

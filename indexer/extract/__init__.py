@@ -1,10 +1,11 @@
-"""Text extraction from untrusted files, in a resource-limited worker subprocess.
+"""Text extraction from untrusted files, in a pool of resource-limited worker processes.
 
 Public face::
 
     extract_text(data, *, filename="", limits=DEFAULT_LIMITS) -> ExtractionResult
     extract_text_async(...)                       (same, off the event loop)
     sniff_mime(prefix) -> str, sniff_mime_async   (libmagic on SNIFF_BYTES, in a worker)
+    configure_workers(workers=, max_jobs=)        (the pool of long-lived limited workers)
     ExtractionResult(status, reason, mime, kind, pages, title, truncated, seconds)
     ExtractionStatus: ok | failed | limit | unsupported
     ExtractionLimits(memory_bytes, cpu_seconds, wall_seconds, max_input_bytes,
@@ -20,6 +21,7 @@ from indexer.extract._result import ExtractionLimits, ExtractionResult, Extracti
 from indexer.extract._runner import (
     DEFAULT_LIMITS,
     SNIFF_BYTES,
+    configure_workers,
     extract_text,
     extract_text_async,
     sniff_mime,
@@ -32,6 +34,7 @@ __all__ = [
     "ExtractionResult",
     "ExtractionStatus",
     "SNIFF_BYTES",
+    "configure_workers",
     "extract_text",
     "extract_text_async",
     "sniff_mime",

@@ -1,7 +1,9 @@
 """The extraction worker: runs in its own process, never in the server.
 
-Protocol: argv[1] = JSON ``{"suffix": ..., "limits": {...}}`` (no file name, no
-content); the file's bytes arrive on stdin; one JSON object goes to stdout.
+A long-lived worker of the pool (``_pool``): argv[1] = JSON ``{"limits": {...},
+"max_jobs": N}``. Per job, one header line ``{"op": "extract"|"sniff", "suffix": ...,
+"size": n}`` (no file name, no content), then the ``n`` bytes of the file; one JSON line
+goes back. End-of-file on stdin ends the worker.
 Plaintext never touches disk: RLIMIT_FSIZE = 0 makes any file write fail and
 RLIMIT_CORE = 0 keeps a crash from dumping memory (= document text) to a core file.
 
@@ -22,7 +24,7 @@ from typing import Any
 from indexer.extract._common import Budget, LimitExceeded, NotExtractable, OutputFull
 from indexer.extract._result import ExtractionLimits, ExtractionResult, ExtractionStatus
 
-__all__ = ["extract_in_process", "main"]
+__all__ = ["extract_in_process", "serve"]
 
 _TEXT_SUFFIXES = frozenset({"txt", "text", "md", "markdown", "csv", "tsv", "log"})
 _HTML_MIMES = frozenset({"text/html", "application/xhtml+xml"})
@@ -30,18 +32,32 @@ _ZIP_MIMES = frozenset({"application/zip", "application/x-zip-compressed"})
 _NOT_TEXT = frozenset({"text/xml", "image/svg+xml", "text/rtf"})
 
 
-def apply_limits(limits: ExtractionLimits) -> None:
-    def cap(which: int, value: int) -> None:
-        _soft, hard = resource.getrlimit(which)
-        if hard != resource.RLIM_INFINITY:
-            value = min(value, hard)
-        resource.setrlimit(which, (value, value if which != resource.RLIMIT_CPU else hard))
+def apply_limits(limits: ExtractionLimits, *, jobs: int = 1) -> None:
+    """Address space, no file writes, no core dumps; CPU: ``cpu_seconds`` now (soft) and,
+    as the hard limit, enough for ``jobs`` jobs (see ``allow_cpu_for_next_job``)."""
+    def cap(which: int, soft: int, hard: int) -> None:
+        _soft, old_hard = resource.getrlimit(which)
+        if old_hard != resource.RLIM_INFINITY:
+            soft, hard = min(soft, old_hard), min(hard, old_hard)
+        resource.setrlimit(which, (soft, hard))
 
-    cap(resource.RLIMIT_AS, limits.memory_bytes)
+    cap(resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes)
     # Soft CPU limit -> SIGXCPU (kills us: no handler); the parent also has a wall clock.
-    cap(resource.RLIMIT_CPU, limits.cpu_seconds)
-    cap(resource.RLIMIT_FSIZE, 0)
-    cap(resource.RLIMIT_CORE, 0)
+    cap(resource.RLIMIT_CPU, limits.cpu_seconds, limits.cpu_seconds * (jobs + 1))
+    cap(resource.RLIMIT_FSIZE, 0, 0)
+    cap(resource.RLIMIT_CORE, 0, 0)
+
+
+def allow_cpu_for_next_job(limits: ExtractionLimits) -> None:
+    """RLIMIT_CPU counts the process's whole life: move the soft limit to what this worker
+    has used so far plus one job's allowance (never past the hard limit)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    used = int(usage.ru_utime + usage.ru_stime) + 1
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    soft = used + limits.cpu_seconds
+    if hard != resource.RLIM_INFINITY:
+        soft = min(soft, hard)
+    resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
 
 
 def _sniff(data: bytes) -> str:
@@ -146,20 +162,57 @@ def _result_json(result: ExtractionResult) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str]) -> int:
+def _read_exactly(stream: Any, size: int) -> bytes:
+    parts: list[bytes] = []
+    while size > 0:
+        chunk = stream.read(min(size, 1 << 20))
+        if not chunk:
+            raise EOFError
+        parts.append(chunk)
+        size -= len(chunk)
+    return b"".join(parts)
+
+
+def sniff(data: bytes) -> str:
+    """libmagic's media type for an upload's first bytes ("" when it cannot tell)."""
+    import magic
+
+    try:
+        mime = str(magic.from_buffer(data, mime=True)) if data else ""
+    except Exception:  # libmagic errors on odd input: unknown, not fatal
+        mime = ""
+    return mime.split(";")[0].strip().lower()
+
+
+def serve(argv: list[str]) -> int:
+    """The pooled worker's loop: limits first, parsers loaded once, then job after job."""
     params = json.loads(argv[1])
     limits = ExtractionLimits.from_json(params["limits"])
-    apply_limits(limits)
+    apply_limits(limits, jobs=int(params.get("max_jobs", 1)))
     # Parser warnings and log lines can quote document content: never emit them.
     logging.disable(logging.CRITICAL)
     warnings.simplefilter("ignore")
-    data = sys.stdin.buffer.read(limits.max_input_bytes + 1)
-    result = extract_in_process(data, str(params.get("suffix", "")), limits)
-    out = json.dumps(_result_json(result), ensure_ascii=False).encode("utf-8")
-    sys.stdout.buffer.write(out)
-    sys.stdout.buffer.flush()
-    return 0
+    import magic  # noqa: F401 - loaded before the first job, under the limits
+    import pypdf  # noqa: F401
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    while True:
+        header = stdin.readline(4096)
+        if not header:
+            return 0
+        job = json.loads(header)
+        size = int(job["size"])
+        if not 0 <= size <= limits.max_input_bytes:
+            return 2  # the parent checks sizes first: this is not our parent talking
+        try:
+            data = _read_exactly(stdin, size)
+        except EOFError:
+            return 0
+        allow_cpu_for_next_job(limits)
+        answer: dict[str, Any]
+        if job.get("op") == "sniff":
+            answer = {"mime": sniff(data)}
+        else:
+            answer = _result_json(extract_in_process(data, str(job.get("suffix", "")), limits))
+        stdout.write(json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n")
+        stdout.flush()

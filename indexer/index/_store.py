@@ -135,7 +135,7 @@ class SearchIndex:
         elif not self._searcher.up_to_date():
             self._searcher = self._searcher.refresh()
             self._filters.clear()
-            self._cache = SearcherCache()
+            self._cache.prune(self._searcher.reader())  # per segment: kept across commits
         return self._searcher
 
     def search(
@@ -209,13 +209,15 @@ class SearchIndex:
         count = 0
         try:
             ix = self._open(gen)
-            writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+            writer = _fast_flush(ix.writer(limitmb=_WRITER_LIMIT_MB))
             for doc in documents:
-                writer.update_document(**to_fields(doc))
+                # A fresh generation and one document per id: nothing to replace (whoosh's
+                # update_document would open a searcher over every segment per document).
+                writer.add_document(**to_fields(doc))
                 count += 1
                 if count % commit_every == 0:
                     writer.commit()
-                    writer = ix.writer(limitmb=_WRITER_LIMIT_MB)
+                    writer = _fast_flush(ix.writer(limitmb=_WRITER_LIMIT_MB))
             writer.commit()
             ix.close()
         except BaseException:
@@ -243,6 +245,35 @@ class SearchIndex:
         self.close()
 
 
+def _fast_flush(writer: Any) -> Any:
+    """Make ``writer``'s segment flush ask the store whether a column file exists once per
+    field, not once per posting.
+
+    whoosh's per-document reader caches a length column it found but not one that is
+    absent (ID and ``words`` fields have none), so writing a segment called
+    ``os.path.exists`` for every posting of those fields: 8% of a batch's indexing time.
+    The files do not change during the flush (the per-document writer is closed by then).
+    """
+    original = writer.per_document_reader
+
+    def per_document_reader() -> Any:
+        reader = original()
+        has_column = reader.has_column
+        known: dict[str, bool] = {}
+
+        def cached(fieldname: str) -> bool:
+            found = known.get(fieldname)
+            if found is None:
+                found = known[fieldname] = bool(has_column(fieldname))
+            return found
+
+        reader.has_column = cached
+        return reader
+
+    writer.per_document_reader = per_document_reader
+    return writer
+
+
 class IndexWriter:
     """Batched, idempotent changes for the indexing worker; ``commit`` makes them visible.
 
@@ -254,33 +285,54 @@ class IndexWriter:
         self._index = index
         self._writer: Any = None
         self._ix: Any = None
+        self._searcher: Any = None
 
     def _w(self) -> Any:
         if self._writer is None:
             gen, _version = self._index._read_pointer()
             self._ix = self._index._open(gen)
             try:
-                self._writer = self._ix.writer(limitmb=_WRITER_LIMIT_MB)
+                self._writer = _fast_flush(self._ix.writer(limitmb=_WRITER_LIMIT_MB))
             except LockError:
                 self._ix.close()
                 self._ix = None
                 raise WriterBusy("another process is writing the index") from None
         return self._writer
 
+    def _committed(self) -> Any:
+        """One searcher over the committed segments for the whole batch. (whoosh's
+        ``update_document`` opens a new one per document: every segment's reader, each a
+        decryption on the encrypted store.)"""
+        writer = self._w()
+        if self._searcher is None:
+            self._searcher = writer.searcher()
+        return self._searcher
+
     def add_or_update(self, doc: IndexDocument) -> None:
-        self._w().update_document(**to_fields(doc))
+        """Replace the committed document with this id, if any. One writer batch must not
+        hold the same id twice (the outbox has one task per document)."""
+        fields = to_fields(doc)
+        writer = self._w()
+        writer.delete_by_term("document_id", doc.document_id, searcher=self._committed())
+        writer.add_document(**fields)
 
     def delete(self, document_id: str) -> None:
-        self._w().delete_by_term("document_id", document_id)
+        self._w().delete_by_term("document_id", document_id, searcher=self._committed())
 
     def delete_folder(self, folder_id: str) -> None:
         """Remove every document of a folder (folder deleted or moved out of reach)."""
-        self._w().delete_by_query(Term("folder_id", folder_id))
+        self._w().delete_by_query(Term("folder_id", folder_id), searcher=self._committed())
+
+    def _close_searcher(self) -> None:
+        if self._searcher is not None:
+            searcher, self._searcher = self._searcher, None
+            searcher.close()
 
     def commit(self) -> None:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
+        self._close_searcher()
         try:
             writer.commit()
         finally:
@@ -291,6 +343,7 @@ class IndexWriter:
         if self._writer is None:
             return
         writer, self._writer = self._writer, None
+        self._close_searcher()
         try:
             writer.cancel()
         finally:

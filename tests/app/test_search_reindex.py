@@ -21,6 +21,7 @@ from app.db import Database
 from app.db_hooks import SessionHooks
 from app.models import Comment, Document, Folder, Group, Membership, User, utcnow
 from app.services import search
+from app.settings import Settings
 from indexer import IndexDocument, SearchIndex
 from tests.app.helpers import API, expect, make_group
 from tests.app.keyfile import keys_in
@@ -65,7 +66,7 @@ def test_changes_during_a_rebuild_reach_the_new_generation(tmp_path: Path) -> No
     SessionHooks().install(db)
     index = SearchIndex(tmp_path / "index", None)
     # Notes without content are found by their titles; files would need a blob store.
-    deps = search.WorkerDeps(db=db, settings=cast(Any, None), store=cast(Any, None),
+    deps = search.WorkerDeps(db=db, settings=Settings(data_dir=tmp_path), store=cast(Any, None),
                              index=index, note_state=lambda _doc_id: None)
     user_id, group_id, folder_id = _world(db)
     ids = {name: _note(db, group_id, folder_id, f"{name} rebuildtest")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -167,3 +168,45 @@ def test_reasons_never_quote_file_content() -> None:
     result = extract_in_process(pdf, "pdf", ExtractionLimits())
     assert result.status in BAD
     assert "zwaluw" not in json.dumps(result.reason)
+
+
+# -- the pool of long-lived workers (issue 12) ----------------------------------------------
+
+def _idle_extractors() -> list[int]:
+    from indexer.extract import DEFAULT_LIMITS, _pool
+
+    return [w.proc.pid for key, idle in _pool._POOL._idle.items()
+            if json.loads(key[-1])["limits"] == DEFAULT_LIMITS.to_json() for w in idle]
+
+
+@pytest.fixture
+def small_pool() -> Iterator[None]:
+    from indexer.extract import _pool
+
+    _pool.shutdown()
+    _pool.configure(workers=1, max_jobs=3)
+    yield
+    _pool.shutdown()
+    _pool.configure(workers=2, max_jobs=200)
+
+
+def test_a_worker_serves_several_files_then_is_replaced(small_pool: None) -> None:
+    seen = []
+    for _ in range(6):
+        _still_works()
+        seen.append(tuple(_idle_extractors()))
+    first, second = seen[0], seen[3]
+    assert len(first) == 1 and len(second) == 1 and first != second
+    # Reused for its 2nd file, retired after its 3rd (max_jobs), a fresh one from the 4th.
+    assert seen == [first, first, (), second, second, ()]
+
+
+def test_a_worker_that_hits_a_limit_is_replaced(small_pool: None, zip_bomb: bytes) -> None:
+    _still_works()
+    before = _idle_extractors()
+    assert len(before) == 1
+    assert extract_text(zip_bomb, filename="bom.docx").status is ExtractionStatus.LIMIT
+    assert _idle_extractors() == []  # killed, not put back
+    _still_works()
+    after = _idle_extractors()
+    assert len(after) == 1 and after != before
