@@ -10,6 +10,7 @@ from starlette.routing import BaseRoute
 from app.pages.context import document_page_result
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
+from app.pages.notices import saved
 from app.schemas.documents import DocumentUpdate, VersionLabel
 from app.services import documents, notes
 
@@ -30,7 +31,7 @@ def rename(p: PageCtx, doc_id: str) -> PageResult:
     result = attempt(p, apply)
     if isinstance(result, FormError):
         return document_page_result(p, doc, error=result, form="rename", values=values)
-    return Redirect(f"/documents/{doc.id}")
+    return Redirect(saved(f"/documents/{doc.id}", "name"))
 
 
 def trash(p: PageCtx, doc_id: str) -> PageResult:

@@ -11,6 +11,7 @@ from app.models import Folder, FolderMemberRole
 from app.pages.context import folder_page_result
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
+from app.pages.notices import saved
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
 from app.services import folders
 from app.services.folders import FolderGrant
@@ -32,7 +33,7 @@ def create_folder(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, create)
     if isinstance(result, FormError):
         return folder_page_result(p, parent, error=result, form="create", values=values)
-    return Redirect(f"/folders/{parent.id}#folders")
+    return Redirect(saved(f"/folders/{parent.id}#folders", "folder"))
 
 
 def rename_folder(p: PageCtx, fid: str) -> PageResult:
@@ -47,7 +48,7 @@ def rename_folder(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, rename)
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="rename", values=values)
-    return Redirect(f"/folders/{folder.id}")
+    return Redirect(saved(f"/folders/{folder.id}", "name"))
 
 
 def trash_folder(p: PageCtx, fid: str) -> PageResult:
@@ -73,7 +74,7 @@ def set_access(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, apply)
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="access")
-    return Redirect(f"/folders/{folder.id}#access")
+    return Redirect(saved(f"/folders/{folder.id}#access", "access"))
 
 
 def routes() -> list[BaseRoute]:
