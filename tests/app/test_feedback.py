@@ -16,7 +16,15 @@ import httpx
 import pytest
 
 from app.pages.account import wait_message
-from tests.app.helpers import API, expect, expect_error, make_folder, make_group, upload
+from tests.app.helpers import (
+    API,
+    add_member,
+    expect,
+    expect_error,
+    make_folder,
+    make_group,
+    upload,
+)
 from tests.app.test_document_pages import csrf_of, post_form, upload_action
 from tests.live import Client, LiveServer, unique
 
@@ -159,3 +167,22 @@ def test_favicon_is_served(anonymous: Client) -> None:
     assert 'href="/static/favicon.svg"' in anonymous.http.get("/login").text
     svg = anonymous.http.get("/static/favicon.svg")
     assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+
+
+# -- the trash says who -----------------------------------------------------------------------
+
+def test_the_trash_list_says_who_moved_each_item(cast: Callable[[str], Client]) -> None:
+    alice, bob = cast("Alice"), cast("Bob")
+    group = make_group(alice, unique("Archief"))
+    add_member(alice, group["id"], bob)
+    old = make_folder(alice, group["root_folder_id"], "Oud 2019")
+    doc = expect(upload(bob, group["root_folder_id"], "kladje.txt", b"klad\n"), 201)
+    expect(alice.delete(f"{API}/folders/{old['id']}"), 204)
+    expect(bob.delete(f"{API}/documents/{doc['id']}"), 204)
+    trash = text_of(alice.http.get(f"/groups/{group['id']}/trash"))
+    rows = {cells[0]: cells for cells in (
+        [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td[^>]*>(.*?)</td>",
+                                                                       row, re.S)]
+        for row in re.findall(r"<tr>(.*?)</tr>", trash, re.S)) if cells}
+    assert rows["Oud 2019"][2] == "Alice"
+    assert rows["kladje.txt"][3] == "Bob"
