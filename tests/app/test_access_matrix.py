@@ -133,6 +133,13 @@ PAGE folder    closed     303  200   200    404    200    200    404       404  
 PAGE folder    nested     303  200   200    404    404    200    404       404      404
 PAGE folder    trashed    303  404   404    404    404    404    404       404      404
 PAGE folder    missing    303  404   404    404    404    404    404       404      404
+PAGE trashconfirm root     303  422   422    422    422    422    404       404      404
+PAGE trashconfirm open_root 303 422   422    422    422    422    404       404      404
+PAGE trashconfirm open_sub 303  200   200    200    200    200    404       404      404
+PAGE trashconfirm closed   303  200   200    404    403    200    404       404      404
+PAGE trashconfirm nested   303  200   200    404    404    200    404       404      404
+PAGE trashconfirm trashed  303  404   404    404    404    404    404       404      404
+PAGE trashconfirm missing  303  404   404    404    404    404    404       404      404
 """
 
 # ``my_role`` in GET /folders/{fid} for every readable cell: access is the intersection along
@@ -165,6 +172,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "POST restore": ("POST", API + "/folders/{id}/restore"),
     "DELETE purge": ("DELETE", API + "/folders/{id}/purge"),
     "PAGE folder": ("GET", "/folders/{id}"),
+    "PAGE trashconfirm": ("GET", "/folders/{id}/trash"),  # what trashing would take along
 }
 # Cells of these paths change their object, so each gets a fresh one of the same shape.
 DEDICATED = {"DELETE folder", "POST restore", "DELETE purge"}

@@ -186,3 +186,25 @@ def test_the_trash_list_says_who_moved_each_item(cast: Callable[[str], Client]) 
         for row in re.findall(r"<tr>(.*?)</tr>", trash, re.S)) if cells}
     assert rows["Oud 2019"][2] == "Alice"
     assert rows["kladje.txt"][3] == "Bob"
+
+
+def test_trashing_a_folder_is_confirmed_with_what_it_holds(cast: Callable[[str], Client]
+                                                           ) -> None:
+    alice = cast("Alice")
+    group = make_group(alice, unique("Dossier"))
+    top = make_folder(alice, group["root_folder_id"], "Project A12")
+    sub = make_folder(alice, top["id"], "Bijlagen")
+    make_folder(alice, sub["id"], "Kaarten")
+    for folder, name in ((top, "a.txt"), (top, "b.txt"), (sub, "c.txt")):
+        expect(upload(alice, folder["id"], name, b"inhoud\n"), 201)
+    folder_page = alice.http.get(f"/folders/{top['id']}")
+    assert f'<form method="get" action="/folders/{top["id"]}/trash">' in folder_page.text
+    confirm = text_of(alice.http.get(f"/folders/{top['id']}/trash"))
+    assert "“Project A12” naar de prullenbak verplaatsen?" in confirm
+    said = re.sub(r"\s+", " ", confirm.split('id="trash-contents">', 1)[1].split("</p>")[0])
+    assert said.strip() == "Er staan 3 documenten in en 2 submappen."
+    # Nothing is trashed by looking; the confirmation's own form does it.
+    assert expect(alice.get(f"{API}/folders/{top['id']}"), 200)["name"] == "Project A12"
+    done = post_form(alice, f"/folders/{top['id']}/trash", f"/folders/{top['id']}/trash")
+    assert done.status_code == 303
+    expect_error(alice.get(f"{API}/folders/{top['id']}"), 404)
