@@ -7,16 +7,22 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
+from app.errors import NotFound
 from app.pages.context import document_page_result
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
 from app.pages.notices import saved
+from app.pages.trash import in_trash_page
 from app.schemas.documents import DocumentUpdate, VersionLabel
 from app.services import documents, notes
 
 
 def document_page(p: PageCtx, doc_id: str) -> PageResult:
-    return document_page_result(p, documents.get_document(p.db, p.access, doc_id))
+    try:
+        doc = documents.get_document(p.db, p.access, doc_id)
+    except NotFound as missing:
+        return in_trash_page(p, "document", doc_id, missing)
+    return document_page_result(p, doc)
 
 
 def rename(p: PageCtx, doc_id: str) -> PageResult:

@@ -7,20 +7,25 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from app.access import Action
-from app.errors import Unprocessable
+from app.errors import NotFound, Unprocessable
 from app.i18n import N_
 from app.models import Folder, FolderMemberRole
 from app.pages.context import folder_page_result
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.pages.notices import saved
+from app.pages.trash import in_trash_page
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
 from app.services import folders, groups
 from app.services.folders import FolderGrant
 
 
 def folder_page(p: PageCtx, fid: str) -> PageResult:
-    return folder_page_result(p, folders.get_folder(p.db, p.access, fid))
+    try:
+        folder = folders.get_folder(p.db, p.access, fid)
+    except NotFound as missing:
+        return in_trash_page(p, "folder", fid, missing)
+    return folder_page_result(p, folder)
 
 
 def create_folder(p: PageCtx, fid: str) -> PageResult:

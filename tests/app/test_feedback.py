@@ -208,3 +208,31 @@ def test_trashing_a_folder_is_confirmed_with_what_it_holds(cast: Callable[[str],
     done = post_form(alice, f"/folders/{top['id']}/trash", f"/folders/{top['id']}/trash")
     assert done.status_code == 303
     expect_error(alice.get(f"{API}/folders/{top['id']}"), 404)
+
+
+def test_an_old_link_to_a_trashed_item_offers_to_restore(cast: Callable[[str], Client]) -> None:
+    alice, bob, dave = cast("Alice"), cast("Bob"), cast("Dave")
+    group = make_group(alice, unique("Raad"))
+    add_member(alice, group["id"], bob)
+    folder = make_folder(alice, group["root_folder_id"], "Notulen 2024")
+    doc = expect(upload(alice, folder["id"], "verslag.txt", b"verslag\n"), 201)
+    expect(alice.delete(f"{API}/folders/{folder['id']}"), 204)
+    url = f"/folders/{folder['id']}"
+    shown = alice.http.get(url)
+    assert shown.status_code == 200
+    page = text_of(shown)
+    assert "“Notulen 2024” staat in de prullenbak" in page
+    assert "Alice heeft het naar de prullenbak van" in page
+    assert f'action="/folders/{folder["id"]}/restore"' in page
+    # Someone who may not restore it (outside the group) gets the 404 of a missing folder.
+    assert dave.http.get(url).status_code == 404
+    assert "prullenbak" not in text_of(dave.http.get(url)).split('<main', 1)[1]
+    # A document inside the trashed folder: the folder is what comes back, so a plain 404.
+    assert alice.http.get(f"/documents/{doc['id']}").status_code == 404
+    # Restoring from there brings the folder back.
+    back = post_form(alice, url, f"{url}/restore")
+    assert back.status_code == 303 and alice.http.get(url).status_code == 200
+    # A trashed document's own link, for a member who may restore it.
+    expect(alice.delete(f"{API}/documents/{doc['id']}"), 204)
+    assert "“verslag.txt” staat in de prullenbak" in text_of(
+        bob.http.get(f"/documents/{doc['id']}"))
