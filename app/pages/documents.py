@@ -8,11 +8,10 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from app.errors import NotFound
-from app.pages.context import document_page_result
+from app.pages.context import document_page_result, in_trash_page
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
 from app.pages.notices import saved
-from app.pages.trash import in_trash_page
 from app.schemas.documents import DocumentUpdate, VersionLabel
 from app.services import documents, notes
 

@@ -10,11 +10,10 @@ from app.access import Action
 from app.errors import NotFound, Unprocessable
 from app.i18n import N_
 from app.models import Folder, FolderMemberRole
-from app.pages.context import folder_page_result
+from app.pages.context import folder_page_result, in_trash_page
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.pages.notices import saved
-from app.pages.trash import in_trash_page
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
 from app.services import folders, groups
 from app.services.folders import FolderGrant

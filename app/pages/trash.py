@@ -9,8 +9,7 @@ from sqlalchemy import select
 from starlette.routing import BaseRoute
 
 from app.access import Action
-from app.errors import HTTPError, NotFound
-from app.models import Document, Folder, Group, User
+from app.models import Group, User
 from app.pages.context import kind_of
 from app.pages.forms import FormError, attempt
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
@@ -34,27 +33,6 @@ def trash_page_result(p: PageCtx, group: Group, error: FormError | None = None) 
                       for doc in trashed],
         "error": error.message if error else None,
     }, status=error.status if error else 200)
-
-
-def in_trash_page(p: PageCtx, kind: str, item_id: str, missing: NotFound) -> Page:
-    """An old link to a folder or document that was moved to the trash: for whoever may
-    restore it, say so and offer to (issue 17: the link said "does not exist"); for anyone
-    else ``missing``, the same 404 as ever."""
-    item: Folder | Document
-    try:
-        if kind == "folder":
-            item = folders.get_folder(p.db, p.access, item_id, Action.TRASH_RESTORE)
-        else:
-            item = documents.get_document(p.db, p.access, item_id, Action.TRASH_RESTORE)
-    except HTTPError:
-        raise missing from None
-    if item.trashed_at is None:  # inside a trashed folder: that folder is what comes back
-        raise missing
-    by = p.db.get(User, item.trashed_by) if item.trashed_by else None
-    return Page("in_trash.html", {
-        "kind": kind, "item": item, "group": p.db.get_one(Group, item.group_id),
-        "name": item.name if isinstance(item, Folder) else item.title,
-        "trashed_by": by.name if by else None})
 
 
 def trash_page(p: PageCtx, gid: str) -> PageResult:
