@@ -101,9 +101,9 @@ PATCH folder   trashed    401  404   404    404    404    404    404       404  
 PATCH folder   missing    401  404   404    404    404    404    404       404      404
 DELETE folder  root       401  422   422    422    422    422    404       404      404
 DELETE folder  open_root  401  422   422    422    422    422    404       404      404
-DELETE folder  open_sub   401  204   204    204    204    204    404       404      404
-DELETE folder  closed     401  204   204    404    403    204    404       404      404
-DELETE folder  nested     401  204   204    404    404    204    404       404      404
+DELETE folder  open_sub   401  204   204    403    403    403    404       404      404
+DELETE folder  closed     401  204   204    404    403    403    404       404      404
+DELETE folder  nested     401  204   204    404    404    403    404       404      404
 DELETE folder  trashed    401  404   404    404    404    404    404       404      404
 DELETE folder  missing    401  404   404    404    404    404    404       404      404
 PUT access     root       401  200   200    403    403    403    404       404      404
