@@ -67,3 +67,29 @@ def test_saves_limits_and_refusals_are_said(browsers: Browsers) -> None:  # noqa
         "Deze pagina is niet gevonden: ze bestaat niet, of je hebt er geen toegang toe.")
     expect(main).not_to_contain_text("Deze map bestaat niet.")
     assert [url for url in missing if "bestaatnooit" not in url] == []
+
+
+def test_trashing_a_folder_is_confirmed_and_its_old_link_offers_to_restore(
+        browsers: Browsers) -> None:  # noqa: F811
+    alice = browsers.person("Alice")
+    group = expect_ok(alice.post(f"{API}/groups", json={
+        "name": f"Raad {uuid.uuid4().hex[:4]}", "access": "closed"}))
+    folder = expect_ok(alice.post(f"{API}/folders/{group['root_folder_id']}/folders",
+                                  json={"name": "Notulen 2024"}))
+    expect_ok(alice.post(f"{API}/folders/{folder['id']}/notes", json={"title": "Mei"}))
+    page = browsers.page(alice)
+    page.goto(f"/folders/{folder['id']}")
+    page.get_by_role("button", name="Naar de prullenbak…").click()
+    expect(page.get_by_role("heading", name="“Notulen 2024” naar de prullenbak verplaatsen?")
+           ).to_be_visible()
+    expect(page.locator("#trash-contents")).to_have_text(
+        "Er staat 1 document in en 0 submappen.", use_inner_text=True)
+    page.get_by_role("button", name="Naar de prullenbak", exact=True).click()
+    page.goto(f"/groups/{group['id']}/trash")
+    expect(page.locator(".trashed-by").first).to_have_text("Alice")
+    page.goto(f"/folders/{folder['id']}")
+    expect(page.get_by_role("heading", name="“Notulen 2024” staat in de prullenbak")
+           ).to_be_visible()
+    page.get_by_role("main").get_by_role("button", name="Terugzetten").click()
+    expect(page.get_by_role("heading", name="Notulen 2024")).to_be_visible()
+    expect(page.get_by_role("link", name="Mei")).to_be_visible()
