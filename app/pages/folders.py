@@ -66,7 +66,8 @@ def trash_folder(p: PageCtx, fid: str) -> PageResult:
             raise Unprocessable(N_("The root folder cannot be deleted."), code="root_folder")
         return Page("folder_trash.html", {
             "folder": folder, "group": groups.get_group(p.db, p.access, folder.group_id),
-            "contents": folders.trash_contents(p.db, p.access, folder)})
+            "contents": folders.trash_contents(p.db, p.access, folder),
+            "allowed": folders.may_trash(p.db, p.access, folder)})
     result = attempt(p, lambda: folders.trash_folder(p.db, p.access, folder))
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="trash")

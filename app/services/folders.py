@@ -157,6 +157,16 @@ def trash_contents(db: Session, access: Access, folder: Folder) -> Contents:
     return Contents(documents=documents, folders=len(below))
 
 
+def may_trash(db: Session, access: Access, folder: Folder) -> bool:
+    """Whether :func:`trash_folder` would let this person trash ``folder`` (for a page that
+    asks before it tries)."""
+    user = access.user
+    return user is not None and folder.parent_id is not None and \
+        access.can_change_subtree(folder) and (
+            access.can_folder(Action.FOLDER_MANAGE, folder)
+            or _only_work_of(db, folder, user.id))
+
+
 def _only_work_of(db: Session, folder: Folder, user_id: str) -> bool:
     """Whether ``user_id`` made ``folder``, every folder below it and every document (and
     uploaded version) in them, trashed ones included (a purge takes those too). Three queries.

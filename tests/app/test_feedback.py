@@ -205,6 +205,13 @@ def test_trashing_a_folder_is_confirmed_with_what_it_holds(cast: Callable[[str],
     assert said.strip() == "Er staan 3 documenten in en 2 submappen."
     # Nothing is trashed by looking; the confirmation's own form does it.
     assert expect(alice.get(f"{API}/folders/{top['id']}"), 200)["name"] == "Project A12"
+    # A member who made none of it is told before confirming, with no button to press.
+    bob = cast("Bob")
+    add_member(alice, group["id"], bob)
+    refused = text_of(bob.http.get(f"/folders/{top['id']}/trash"))
+    assert 'id="trash-refused"' in refused and 'method="post"' not in refused.split(
+        '<main', 1)[1].split("</main>")[0]
+    assert 'id="trash-refused"' not in confirm
     done = post_form(alice, f"/folders/{top['id']}/trash", f"/folders/{top['id']}/trash")
     assert done.status_code == 303
     expect_error(alice.get(f"{API}/folders/{top['id']}"), 404)
