@@ -22,6 +22,8 @@ JSON error shape of API.md under ``/api/`` and as an HTML error page elsewhere.
 
 from __future__ import annotations
 
+from typing import Any
+
 from app.i18n import N_
 
 
@@ -38,12 +40,16 @@ class HTTPError(PleinError):
     default_message = N_("Something went wrong.")
 
     def __init__(
-        self, message: str | None = None, *, code: str | None = None, field: str | None = None
+        self, message: str | None = None, *, code: str | None = None, field: str | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         self.message = message or self.default_message
         if code:
             self.code = code
         self.field = field
+        # Facts a client acts on, added to the error body beside code and message
+        # (e.g. ``limit`` of a name that is too long).
+        self.extra = dict(extra or {})
         super().__init__(self.message)
 
 
@@ -118,5 +124,5 @@ class RateLimited(HTTPError):
     default_message = N_("Too many attempts; slow down.")
 
     def __init__(self, message: str | None = None, *, retry_after: int = 1) -> None:
-        super().__init__(message)
         self.retry_after = max(1, retry_after)
+        super().__init__(message, extra={"retry_after": self.retry_after})

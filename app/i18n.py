@@ -53,6 +53,8 @@ BY_CODE = {
                         "damaged or was changed."),
     "invalid_note": N_("A note in the archive cannot be read."),
     "unknown_owner": N_("No account has that e-mail address."),
+    "name_too_long": N_("The name is too long."),
+    "too_long": N_("The text is too long."),
 }
 
 # Codes shared by value-carrying and fixed messages, whose values pages never show as such:

@@ -10,7 +10,7 @@ import anyio
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -72,8 +72,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def favicon(_: Request) -> Response:
+        # Browsers ask for /favicon.ico whatever the page links; answer it rather than log a
+        # 404 on every first visit (pages link the SVG beside it).
+        return FileResponse(WEB_DIR / "static" / "favicon.ico", media_type="image/x-icon",
+                            headers={"Cache-Control": "public, max-age=86400"})
+
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/api/v1/openapi.json", openapi, methods=["GET"]),
         *router.starlette_routes(),
         WebSocketRoute("/sync/{document_id}", live.serve),

@@ -132,10 +132,22 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# Fields that name a thing (a group, folder, document or token): too long is ``name_too_long``.
+NAME_FIELDS = frozenset({"name", "title", "plain_name"})
+
+
 def validation_error(exc: ValidationError) -> BadRequest:
     first = exc.errors()[0]
     field = ".".join(str(part) for part in first.get("loc", ()) if part != "__root__") or None
     message = first.get("msg", "invalid value")
+    if first.get("type") == "string_too_long":
+        # Said plainly, with the limit, rather than as a generic invalid field: a name is
+        # refused whole, never cut to fit (issue 17).
+        limit = (first.get("ctx") or {}).get("max_length")
+        message = f"{field}: too long, at most {limit} characters"
+        if field in NAME_FIELDS:
+            return BadRequest(message, code="name_too_long", field=field, extra={"limit": limit})
+        return BadRequest(message, code="too_long", field=field, extra={"limit": limit})
     return BadRequest(f"{field}: {message}" if field else message, code="invalid_field",
                       field=field)
 

@@ -41,6 +41,7 @@ def error_body(exc: HTTPError) -> dict[str, Any]:
     error: dict[str, Any] = {"code": exc.code, "message": exc.message}
     if exc.field:
         error["field"] = exc.field
+    error.update(exc.extra)
     return {"error": error}
 
 

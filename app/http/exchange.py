@@ -9,7 +9,7 @@ import io
 import anyio.from_thread
 from sqlalchemy import select
 
-from app.errors import Forbidden, Unprocessable
+from app.errors import BadRequest, Forbidden, Unprocessable
 from app.http.context import Ctx
 from app.i18n import N_
 from app.models import User
@@ -25,11 +25,18 @@ def require_site_admin(ctx: Ctx) -> None:
         raise Forbidden(N_("Only site administrators import groups."))
 
 
+GROUP_NAME_LIMIT = 120  # as app.schemas.common.Name
+
+
 def import_upload(ctx: Ctx, received: ReceivedFile, owner_email: str | None,
                   plain_name: str | None = None) -> group_import.ImportResult:
     """The uploaded archive as a new group, in the request's write transaction (audited).
     ``plain_name``: the zip is a plain folder tree, imported as a group of that name."""
     require_site_admin(ctx)
+    if plain_name is not None and len(plain_name) > GROUP_NAME_LIMIT:
+        raise BadRequest(N_("The group name is too long: at most 120 characters."),
+                         code="name_too_long", field="plain_name",
+                         extra={"limit": GROUP_NAME_LIMIT})
     runtime = ctx.runtime
     owner = ctx.require_user()
     if owner_email:

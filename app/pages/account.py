@@ -14,9 +14,23 @@ from starlette.routing import BaseRoute
 from app.errors import Forbidden, HTTPError, RateLimited
 from app.pages.forms import invalid, refused
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
+from app.pages.render import translations
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
 from app.services import account_links, accounts
 from app.services.account_links import TokenInvalid
+
+
+def wait_message(language: str, seconds: int) -> str:
+    """How long the sign-in throttle asks to wait, in whole minutes (seconds under one)."""
+    catalog = translations(language)
+    if seconds < 60:
+        return catalog.ngettext("Too many failed sign-ins; try again in %(num)d second.",
+                                "Too many failed sign-ins; try again in %(num)d seconds.",
+                                seconds) % {"num": seconds}
+    minutes = -(-seconds // 60)
+    return catalog.ngettext("Too many failed sign-ins; try again in %(num)d minute.",
+                            "Too many failed sign-ins; try again in %(num)d minutes.",
+                            minutes) % {"num": minutes}
 
 
 def login(p: PageCtx) -> PageResult:
@@ -31,7 +45,7 @@ def login(p: PageCtx) -> PageResult:
                                      password=p.form.get("password", ""), ip=p.client_ip)
     except RateLimited as exc:
         return Page("login.html", {"next": next_url, "email": email,
-                                   "error": refused(p.language, exc).message},
+                                   "error": wait_message(p.language, exc.retry_after)},
                     status=429)
     if user is None:
         return Page("login.html", {"next": next_url, "email": email, "error_key": "invalid"},

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from app.access import Action, FolderRole
+from app.errors import HTTPError, NotFound
 from app.models import (
     Activity,
     Comment,
@@ -333,3 +334,24 @@ def dashboard_activity(p: PageCtx, limit: int = 15) -> dict[str, Any]:
     feed = activity.feed(p.db, p.access, limit=limit)
     rows = activity_rows(p, feed)
     return {"activity": rows, "activity_new": sum(1 for r in rows if r["new"])}
+
+
+def in_trash_page(p: PageCtx, kind: str, item_id: str, missing: NotFound) -> Page:
+    """An old link to a folder or document that was moved to the trash: for whoever may
+    restore it, say so and offer to (issue 17: the link said "does not exist"); for anyone
+    else ``missing``, the same 404 as ever."""
+    item: Folder | Document
+    try:
+        if kind == "folder":
+            item = folders.get_folder(p.db, p.access, item_id, Action.TRASH_RESTORE)
+        else:
+            item = documents.get_document(p.db, p.access, item_id, Action.TRASH_RESTORE)
+    except HTTPError:
+        raise missing from None
+    if item.trashed_at is None:  # inside a trashed folder: that folder is what comes back
+        raise missing
+    by = p.db.get(User, item.trashed_by) if item.trashed_by else None
+    return Page("in_trash.html", {
+        "kind": kind, "item": item, "group": p.db.get_one(Group, item.group_id),
+        "name": item.name if isinstance(item, Folder) else item.title,
+        "trashed_by": by.name if by else None})

@@ -7,15 +7,21 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from app.pages.context import document_page_result
+from app.errors import NotFound
+from app.pages.context import document_page_result, in_trash_page
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import PageCtx, PageResult, Redirect, page
+from app.pages.notices import saved
 from app.schemas.documents import DocumentUpdate, VersionLabel
 from app.services import documents, notes
 
 
 def document_page(p: PageCtx, doc_id: str) -> PageResult:
-    return document_page_result(p, documents.get_document(p.db, p.access, doc_id))
+    try:
+        doc = documents.get_document(p.db, p.access, doc_id)
+    except NotFound as missing:
+        return in_trash_page(p, "document", doc_id, missing)
+    return document_page_result(p, doc)
 
 
 def rename(p: PageCtx, doc_id: str) -> PageResult:
@@ -30,7 +36,7 @@ def rename(p: PageCtx, doc_id: str) -> PageResult:
     result = attempt(p, apply)
     if isinstance(result, FormError):
         return document_page_result(p, doc, error=result, form="rename", values=values)
-    return Redirect(f"/documents/{doc.id}")
+    return Redirect(saved(f"/documents/{doc.id}", "name"))
 
 
 def trash(p: PageCtx, doc_id: str) -> PageResult:

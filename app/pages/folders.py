@@ -7,17 +7,24 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from app.access import Action
+from app.errors import NotFound, Unprocessable
+from app.i18n import N_
 from app.models import Folder, FolderMemberRole
-from app.pages.context import folder_page_result
+from app.pages.context import folder_page_result, in_trash_page
 from app.pages.forms import FormError, attempt, validate
-from app.pages.framework import PageCtx, PageResult, Redirect, page
+from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
+from app.pages.notices import saved
 from app.schemas.folders import FolderAccessIn, FolderCreate, FolderUpdate
-from app.services import folders
+from app.services import folders, groups
 from app.services.folders import FolderGrant
 
 
 def folder_page(p: PageCtx, fid: str) -> PageResult:
-    return folder_page_result(p, folders.get_folder(p.db, p.access, fid))
+    try:
+        folder = folders.get_folder(p.db, p.access, fid)
+    except NotFound as missing:
+        return in_trash_page(p, "folder", fid, missing)
+    return folder_page_result(p, folder)
 
 
 def create_folder(p: PageCtx, fid: str) -> PageResult:
@@ -32,7 +39,7 @@ def create_folder(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, create)
     if isinstance(result, FormError):
         return folder_page_result(p, parent, error=result, form="create", values=values)
-    return Redirect(f"/folders/{parent.id}#folders")
+    return Redirect(saved(f"/folders/{parent.id}#folders", "folder"))
 
 
 def rename_folder(p: PageCtx, fid: str) -> PageResult:
@@ -47,11 +54,20 @@ def rename_folder(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, rename)
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="rename", values=values)
-    return Redirect(f"/folders/{folder.id}")
+    return Redirect(saved(f"/folders/{folder.id}", "name"))
 
 
 def trash_folder(p: PageCtx, fid: str) -> PageResult:
     folder = folders.get_folder(p.db, p.access, fid)
+    if p.method == "GET":
+        # Confirm first, saying what goes along (the form on the folder page leads here).
+        folders.get_folder(p.db, p.access, fid, Action.FOLDER_WRITE)
+        if folder.parent_id is None:
+            raise Unprocessable(N_("The root folder cannot be deleted."), code="root_folder")
+        return Page("folder_trash.html", {
+            "folder": folder, "group": groups.get_group(p.db, p.access, folder.group_id),
+            "contents": folders.trash_contents(p.db, p.access, folder),
+            "allowed": folders.may_trash(p.db, p.access, folder)})
     result = attempt(p, lambda: folders.trash_folder(p.db, p.access, folder))
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="trash")
@@ -73,7 +89,7 @@ def set_access(p: PageCtx, fid: str) -> PageResult:
     result = attempt(p, apply)
     if isinstance(result, FormError):
         return folder_page_result(p, folder, error=result, form="access")
-    return Redirect(f"/folders/{folder.id}#access")
+    return Redirect(saved(f"/folders/{folder.id}#access", "access"))
 
 
 def routes() -> list[BaseRoute]:
@@ -82,6 +98,6 @@ def routes() -> list[BaseRoute]:
         page("/folders/{fid}", folder_page),
         page("/folders/{fid}/folders", create_folder, methods=post),
         page("/folders/{fid}/rename", rename_folder, methods=post),
-        page("/folders/{fid}/trash", trash_folder, methods=post),
+        page("/folders/{fid}/trash", trash_folder, methods=("GET", "POST")),
         page("/folders/{fid}/access", set_access, methods=post),
     ]

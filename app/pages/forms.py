@@ -67,6 +67,11 @@ def invalid(language: str, exc: ValidationError) -> FormError:
         problem = N_("is not a valid e-mail address")
     elif first.get("type") == "value_error" and "must not be empty" in first.get("msg", ""):
         problem = N_("is required")
+    elif first.get("type") == "string_too_long":
+        # The limit said in numbers: a name is refused whole, never cut to fit (issue 17).
+        limit = (first.get("ctx") or {}).get("max_length")
+        problem = gettext(language, N_("is too long: at most %(n)s characters")) % {"n": limit}
+        return FormError(f"{gettext(language, label)}: {problem}", field, 400)
     else:
         problem = PROBLEMS.get(first.get("type", ""), N_("is not valid"))
     return FormError(f"{gettext(language, label)}: {gettext(language, problem)}", field, 400)

@@ -21,6 +21,7 @@ from app.http.cookies import apply_cookies
 from app.http.search_gate import in_search_transaction
 from app.i18n import N_
 from app.models import User
+from app.pages.notices import saved_notice
 from app.pages.render import choose_language, render_html
 from app.runtime import Runtime
 from app.settings import Settings
@@ -135,7 +136,8 @@ def _render(request: Request, ctx: Ctx, language: str, result: Page) -> HTMLResp
     """Rendered inside the transaction, so templates may read lazy attributes. Full pages of a
     signed-in person also get what the context processors add (fragments have no header)."""
     context: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
-                               "path": request.url.path}
+                               "path": request.url.path,
+                               "saved_notice": saved_notice(request.query_params, language)}
     if ctx.user is not None and not result.template.startswith("_"):
         processors: tuple[ContextProcessor, ...] = request.app.state.page_context
         for processor in processors:

@@ -11,6 +11,7 @@ from app.errors import NotFound
 from app.models import AccessLevel, Group, GroupRole, Invitation, MembershipState
 from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
+from app.pages.notices import saved
 from app.schemas.groups import GroupCreate, GroupUpdate, MemberAdd, MemberUpdate
 from app.services import account_links, documents, groups
 
@@ -106,7 +107,7 @@ def update_settings(p: PageCtx, gid: str) -> PageResult:
     result = attempt(p, update)
     if isinstance(result, FormError):
         return group_page_result(p, group, error=result, values=values)
-    return Redirect(f"/groups/{group.id}#settings")
+    return Redirect(saved(f"/groups/{group.id}#settings", "group"))
 
 
 def add_member(p: PageCtx, gid: str) -> PageResult:

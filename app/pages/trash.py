@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy import select
 from starlette.routing import BaseRoute
 
 from app.access import Action
-from app.models import Group
+from app.models import Group, User
 from app.pages.context import kind_of
 from app.pages.forms import FormError, attempt
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
@@ -18,8 +19,15 @@ from app.services import documents, folders, groups
 def trash_page_result(p: PageCtx, group: Group, error: FormError | None = None) -> Page:
     items = folders.trash_items(p.db, p.access, group)
     trashed = documents.trashed_documents(p.db, p.access, group)
+    # Who moved each item to the trash, in one query for the whole list (issue 17: a folder
+    # vanished and nobody could tell who had done it).
+    trashers = {by for by in [*(f.trashed_by for f in items), *(d.trashed_by for d in trashed)]
+                if by}
+    names = {u.id: u.name for u in p.db.scalars(select(User).where(User.id.in_(trashers)))
+             } if trashers else {}
     return Page("trash.html", {
         "group": group,
+        "trashed_by": names,
         "items": [(item, p.access.can_folder(Action.TRASH_PURGE, item)) for item in items],
         "documents": [(doc, kind_of(doc), p.access.can_document(Action.TRASH_PURGE, doc))
                       for doc in trashed],

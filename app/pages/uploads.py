@@ -185,7 +185,7 @@ async def import_upload_page(request: Request) -> Response:
         fields = received[0].fields
         owner = fields.get("owner", "").strip() or None
         plain = fields.get("kind") == "plain"
-        name = fields.get("plain_name", "").strip()[:120] or \
+        name = fields.get("plain_name", "").strip() or \
             received[0].filename.rsplit(".", 1)[0][:120] or "Import"
         result = import_upload(ctx, received[0], owner, name if plain else None)
         # The archive is not kept: its contents now live in the group's own blobs.

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.access import Access, Action, FolderRole
-from app.errors import Conflict, NotFound, PayloadTooLarge, Unprocessable
+from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
 from app.i18n import N_
 from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
 from app.services import activity
@@ -70,6 +70,21 @@ def check_quota(db: Session, settings: Settings, group_id: str, adding: int) -> 
             code="quota_exceeded")
 
 
+TITLE_LIMIT = 300  # as app.schemas.documents.Title
+
+
+def check_upload(received: ReceivedFile, title: str = "") -> None:
+    """Refuse what would otherwise be kept quietly wrong: an empty file (almost always a failed
+    export or a placeholder, and a version nobody can tell from a real one) and a title cut to
+    fit. Both are said in words, never silently fixed (issue 17)."""
+    if received.blob.size == 0:
+        raise BadRequest(N_("The file is empty (0 bytes); nothing was stored."),
+                         code="empty_file", field="file")
+    if len(title) > TITLE_LIMIT:
+        raise BadRequest(N_("The title is too long: at most 300 characters."),
+                         code="name_too_long", field="title", extra={"limit": TITLE_LIMIT})
+
+
 def _make_current(db: Session, doc: Document, version: DocumentVersion) -> DocumentVersion:
     db.add(version)
     doc.current_version = version.number
@@ -90,9 +105,11 @@ def create_file(db: Session, access: Access, settings: Settings, folder: Folder,
                 received: ReceivedFile) -> Document:
     user = access.require_user()
     access.require_folder(Action.FOLDER_WRITE, folder)
+    title = received.fields.get("title", "").strip()
+    check_upload(received, title)
     check_quota(db, settings, folder.group_id, received.blob.size)
     record_blob(db, received.blob, folder.group_id)
-    title = received.fields.get("title", "").strip()[:300] or received.filename
+    title = title or received.filename
     doc = Document(group_id=folder.group_id, folder_id=folder.id, kind="file", title=title,
                    created_by=user.id)
     db.add(doc)
@@ -111,6 +128,7 @@ def add_version(db: Session, access: Access, settings: Settings, doc: Document,
     access.require_document(Action.DOCUMENT_WRITE, doc)
     if doc.kind != "file":
         raise Unprocessable(N_("Only files take uploaded versions."), code="not_a_file")
+    check_upload(received)
     if received.blob.sha256 == doc.sha256 and received.blob.size == doc.size:
         return None
     check_quota(db, settings, doc.group_id, received.blob.size)

@@ -32,13 +32,14 @@ def expect(response: httpx.Response, status: int) -> Any:
 
 def expect_error(response: httpx.Response, status: int, code: str | None = None,
                  field: str | None = None) -> dict[str, Any]:
-    """Assert an API.md error: ``{"error": {"code", "message"[, "field"]}}`` and nothing else."""
+    """Assert an API.md error: ``{"error": {"code", "message"[, "field"]}}`` plus only the
+    documented facts a client acts on (``limit`` of a too-long name, ``retry_after``)."""
     assert response.status_code == status, describe(response)
     assert response.headers["content-type"].startswith("application/json"), describe(response)
     body = response.json()
     assert set(body) == {"error"}, body
     error = body["error"]
-    assert set(error) <= {"code", "message", "field"}, error
+    assert set(error) <= {"code", "message", "field", "limit", "retry_after"}, error
     assert isinstance(error["code"], str) and error["code"], error
     assert error["code"].replace("_", "").isalnum() and error["code"].islower(), error
     assert isinstance(error["message"], str) and error["message"], error

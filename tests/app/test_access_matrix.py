@@ -101,9 +101,9 @@ PATCH folder   trashed    401  404   404    404    404    404    404       404  
 PATCH folder   missing    401  404   404    404    404    404    404       404      404
 DELETE folder  root       401  422   422    422    422    422    404       404      404
 DELETE folder  open_root  401  422   422    422    422    422    404       404      404
-DELETE folder  open_sub   401  204   204    204    204    204    404       404      404
-DELETE folder  closed     401  204   204    404    403    204    404       404      404
-DELETE folder  nested     401  204   204    404    404    204    404       404      404
+DELETE folder  open_sub   401  204   204    403    403    403    404       404      404
+DELETE folder  closed     401  204   204    404    403    403    404       404      404
+DELETE folder  nested     401  204   204    404    404    403    404       404      404
 DELETE folder  trashed    401  404   404    404    404    404    404       404      404
 DELETE folder  missing    401  404   404    404    404    404    404       404      404
 PUT access     root       401  200   200    403    403    403    404       404      404
@@ -131,8 +131,15 @@ PAGE folder    root       303  200   200    200    200    200    404       404  
 PAGE folder    open_sub   303  200   200    200    200    200    404       404      404
 PAGE folder    closed     303  200   200    404    200    200    404       404      404
 PAGE folder    nested     303  200   200    404    404    200    404       404      404
-PAGE folder    trashed    303  404   404    404    404    404    404       404      404
+PAGE folder    trashed    303  200   200    200    200    200    404       404      404
 PAGE folder    missing    303  404   404    404    404    404    404       404      404
+PAGE trashconfirm root     303  422   422    422    422    422    404       404      404
+PAGE trashconfirm open_root 303 422   422    422    422    422    404       404      404
+PAGE trashconfirm open_sub 303  200   200    200    200    200    404       404      404
+PAGE trashconfirm closed   303  200   200    404    403    200    404       404      404
+PAGE trashconfirm nested   303  200   200    404    404    200    404       404      404
+PAGE trashconfirm trashed  303  404   404    404    404    404    404       404      404
+PAGE trashconfirm missing  303  404   404    404    404    404    404       404      404
 """
 
 # ``my_role`` in GET /folders/{fid} for every readable cell: access is the intersection along
@@ -165,6 +172,7 @@ PATHS: dict[str, tuple[str, str]] = {
     "POST restore": ("POST", API + "/folders/{id}/restore"),
     "DELETE purge": ("DELETE", API + "/folders/{id}/purge"),
     "PAGE folder": ("GET", "/folders/{id}"),
+    "PAGE trashconfirm": ("GET", "/folders/{id}/trash"),  # what trashing would take along
 }
 # Cells of these paths change their object, so each gets a fresh one of the same shape.
 DEDICATED = {"DELETE folder", "POST restore", "DELETE purge"}
@@ -560,7 +568,7 @@ def test_narrowing_a_parent_narrows_its_subtree_at_once(world: World) -> None:
 def test_page_rows_are_listed() -> None:
     """The page rows are part of the matrix; they run as soon as the routes exist."""
     page_cells = [key for key in (*GROUP_CELLS, *FOLDER_CELLS) if key[1].startswith("PAGE")]
-    assert len(page_cells) == len(ROLES) * 9
+    assert len(page_cells) == len(ROLES) * 16  # 9 rows + 7 of the trash confirmation
 
 
 # Leaving with your data, beyond one group: importing a group archive is for site

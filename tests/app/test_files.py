@@ -175,14 +175,17 @@ def test_ranges(team: dict[str, Any]) -> None:
     assert whole.content == data
 
 
-def test_range_of_an_empty_file_is_unsatisfiable(team: dict[str, Any]) -> None:
+def test_an_empty_file_is_refused_in_words(team: dict[str, Any]) -> None:
+    """0 bytes is almost always a failed export: refused with a code, nothing kept (issue 17;
+    this replaced the range test on an empty upload, which can no longer be made)."""
     alice = team["alice"]
-    doc = expect(upload(alice, team["folder"], "leeg.txt", b""), 201)
-    assert doc["size"] == 0 and doc["sha256"] == sha(b"")
-    url = f"{API}/documents/{doc['id']}/content"
-    assert alice.get(url).content == b""
-    response = alice.get(url, headers={"Range": "bytes=-10"})
-    assert response.status_code == 416 and response.headers["content-range"] == "bytes */0"
+    before = expect(alice.get(f"{API}/folders/{team['folder']}"), 200)["documents"]
+    error = expect_error(upload(alice, team["folder"], "leeg.txt", b""), 400, "empty_file")
+    assert error["field"] == "file"
+    after = expect(alice.get(f"{API}/folders/{team['folder']}"), 200)["documents"]
+    assert len(after) == len(before)
+    doc = expect(upload(alice, team["folder"], "vol.txt", b"x"), 201)
+    expect_error(new_version(alice, doc["id"], b""), 400, "empty_file")
 
 
 def test_etag_and_if_none_match(team: dict[str, Any]) -> None:

@@ -272,8 +272,9 @@ def test_trash_refuses_a_subtree_with_folders_the_trasher_cannot_change(
     expect(set_access(alice, hidden["id"], "closed", [(carol, "editor")]), 200)
     expect_error(carol.delete(f"{API}/folders/{outer['id']}"), 403, "subfolders_not_allowed")
     expect(set_access(alice, deep["id"], "closed", [(carol, "editor")]), 200)
-    expect(carol.delete(f"{API}/folders/{outer['id']}"), 204)  # everything below is hers to change
-    expect(alice.post(f"{API}/folders/{outer['id']}/restore"), 200)
+    # Everything below is hers to change now, but it is Alice's work (issue 17): only an
+    # owner or admin trashes it.
+    expect_error(carol.delete(f"{API}/folders/{outer['id']}"), 403, "trash_not_allowed")
     expect(set_access(alice, hidden["id"], "closed", []), 200)
     expect(alice.delete(f"{API}/folders/{outer['id']}"), 204)  # the owner changes everything
 
@@ -291,6 +292,27 @@ def test_set_access(group: dict[str, Any], alice: Client, bob: Client, carol: Cl
     expect(carol.post(f"{API}/folders/{sub['id']}/folders", json={"name": "x"}), 201)
     reopened = expect(set_access(alice, sub["id"], "open"), 200)
     assert reopened["own_access"] == "open" and reopened["members"] == []
+
+
+def test_a_folder_goes_to_the_trash_by_its_maker_only_while_all_in_it_is_theirs(
+        group: dict[str, Any], alice: Client, bob: Client, carol: Client) -> None:
+    """Issue 17: an editor trashed a whole folder of everyone's work with one click."""
+    root = group["root_folder_id"]
+    own = make_folder(carol, root, "van carol")
+    make_folder(carol, own["id"], "ook van carol")
+    expect(carol.post(f"{API}/folders/{own['id']}/files",
+                      files={"file": ("a.txt", b"carol\n", "text/plain")}), 201)
+    expect(carol.delete(f"{API}/folders/{own['id']}"), 204)  # all hers
+    shared = make_folder(carol, root, "gedeeld")
+    expect(alice.post(f"{API}/folders/{shared['id']}/files",
+                      files={"file": ("b.txt", b"alice\n", "text/plain")}), 201)
+    error = expect_error(carol.delete(f"{API}/folders/{shared['id']}"), 403, "trash_not_allowed")
+    assert "b.txt" not in error["message"]
+    nested = make_folder(carol, root, "genest")
+    make_folder(alice, nested["id"], "van alice")
+    expect_error(carol.delete(f"{API}/folders/{nested['id']}"), 403, "trash_not_allowed")
+    expect(bob.delete(f"{API}/folders/{shared['id']}"), 204)  # an admin may
+    expect_error(carol.delete(f"{API}/folders/{root}"), 422, "root_folder")
 
 
 def test_set_access_refusals(group: dict[str, Any], alice: Client, carol: Client,

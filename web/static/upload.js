@@ -21,6 +21,7 @@
     if (xhr.status === 0) return text(form, 'network')
     if (xhr.status === 413) return text(form, code === 'quota_exceeded' ? 'quota' : 'too-large')
     if (xhr.status === 415) return text(form, 'unsupported')
+    if (code === 'empty_file') return text(form, 'empty')
     if (xhr.status === 403 || xhr.status === 404) return text(form, 'forbidden')
     return text(form, 'failed') + ' (' + xhr.status + ')'
   }

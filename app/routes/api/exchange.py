@@ -86,7 +86,7 @@ def _precheck_import(ctx: Ctx) -> None:
 def import_group(ctx: Ctx, received: ReceivedFile) -> Stored[ImportOut]:
     fields = received.fields
     result = import_upload(ctx, received, fields.get("owner", "").strip() or None,
-                           fields.get("plain_name", "").strip()[:120] or None)
+                           fields.get("plain_name", "").strip() or None)
     # The archive itself is not kept: its contents now live in the group's own blobs.
     return Stored(ImportOut.of(result), unused=(received,))
 
