@@ -16,6 +16,7 @@ from app.models.roles import (
 )
 from app.models.search import IndexTask
 from app.models.tickets import SyncTicket
+from app.models.twostep import RecoveryCode, TotpCredential
 
 __all__ = [
     "GROUP_MANAGERS",
@@ -40,8 +41,10 @@ __all__ = [
     "Membership",
     "MembershipState",
     "Notification",
+    "RecoveryCode",
     "NotificationSettings",
     "SyncTicket",
+    "TotpCredential",
     "User",
     "WebSession",
     "new_id",

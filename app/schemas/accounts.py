@@ -20,6 +20,8 @@ class UserCreate(Input):
 class SessionCreate(Input):
     email: str
     password: str
+    # The authenticator code (or a recovery code) once two-step sign-in is on.
+    otp: str | None = Field(default=None, max_length=40)
 
 
 class ProfileUpdate(Input):
@@ -129,3 +131,31 @@ class InvitationAccepted(BaseModel):
 class SyncTicketOut(BaseModel):
     ticket: str
     expires_at: datetime
+
+
+class TotpEnrolment(BaseModel):
+    """A new authenticator secret, not yet in force: confirm it with a code."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class TotpCode(Input):
+    code: str = Field(min_length=1, max_length=40)
+
+
+class RecoveryCodes(BaseModel):
+    """Ten single-use codes for a lost authenticator, shown this once."""
+
+    recovery_codes: list[str]
+
+
+class SessionInfo(BaseModel):
+    """One of my browser sessions."""
+
+    id: str
+    device: str
+    ip: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool

@@ -124,7 +124,13 @@ def _delay_seconds(settings: Settings, failures: int, *, per_ip: bool) -> int:
 
 
 def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: datetime) -> None:
-    for key in _throttle_keys(email, ip):
+    check_keys(db, settings, _throttle_keys(email, ip), now)
+
+
+def check_keys(db: Session, settings: Settings, keys: list[str], now: datetime) -> None:
+    """Raise :class:`RateLimited` while the delay earned by the failures under ``keys`` runs
+    (keys starting ``ip:`` allow ten times the free failures: an office shares one address)."""
+    for key in keys:
         row = db.get(LoginFailure, key)
         if row is None or now - row.last_failure_at > FAILURE_MEMORY:
             continue
@@ -138,7 +144,11 @@ def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: da
 
 
 def record_failure(db: Session, email: str, ip: str, now: datetime) -> None:
-    for key in _throttle_keys(email, ip):
+    record_keys(db, _throttle_keys(email, ip), now)
+
+
+def record_keys(db: Session, keys: list[str], now: datetime) -> None:
+    for key in keys:
         row = db.get(LoginFailure, key)
         if row is None:
             db.add(LoginFailure(key=key, failures=1, last_failure_at=now))

@@ -16,16 +16,19 @@ from app.schemas.accounts import (
     PasswordChange,
     PasswordResetConfirm,
     ProfileUpdate,
+    RecoveryCodes,
     SessionCreate,
     SessionOut,
     TokenCreate,
     TokenCreated,
     TokenOut,
+    TotpCode,
+    TotpEnrolment,
     UserCreate,
     UserOut,
     Verified,
 )
-from app.services import account_links, accounts, documents
+from app.services import account_links, accounts, documents, twostep
 
 TAG = "accounts"
 
@@ -61,6 +64,16 @@ def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
     except Forbidden as exc:
         ctx.deferred_error = exc
         return None
+    if twostep.enabled(ctx.db, user.id):
+        if not body.otp:
+            ctx.deferred_error = NotSignedIn(N_("Enter the code from your authenticator app."),
+                                             code="otp_required")
+            return None
+        if not twostep.verify(ctx.db, ctx.settings, user, body.otp, ctx.client_ip):
+            # Committed first, so the wrong code counts towards the growing delay.
+            ctx.deferred_error = NotSignedIn(N_("The code is wrong or has been used already."),
+                                             code="invalid_otp")
+            return None
     ctx.sign_in(user)
     return UserOut.of(user)
 
@@ -174,3 +187,41 @@ def create_token(ctx: Ctx, body: TokenCreate) -> TokenCreated:
               status=204)
 def delete_token(ctx: Ctx, token_id: str) -> None:
     accounts.delete_token(ctx.db, ctx.require_user(), token_id)
+
+
+# -- two-step sign-in ------------------------------------------------------------------------
+
+@router.route("POST", "/users/me/totp",
+              summary="Start enrolling an authenticator app (TOTP): a new secret and its "
+                      "otpauth:// URI, in force once confirmed", tag=TAG,
+              response=TotpEnrolment)
+def enrol_totp(ctx: Ctx) -> TotpEnrolment:
+    secret, uri = twostep.enrol(ctx.db, ctx.require_user())
+    return TotpEnrolment(secret=secret, otpauth_uri=uri)
+
+
+@router.route("POST", "/users/me/totp/confirm",
+              summary="Turn two-step sign-in on with a code from the app; answers ten "
+                      "single-use recovery codes (shown once) and ends my other sessions",
+              tag=TAG, body=TotpCode, response=RecoveryCodes)
+def confirm_totp(ctx: Ctx, body: TotpCode) -> RecoveryCodes | None:
+    user = ctx.require_user()
+    twostep.require_pending(ctx.db, user)
+    if not twostep.verify(ctx.db, ctx.settings, user, body.code, ctx.client_ip,
+                          recovery=False):
+        ctx.deferred_error = twostep.wrong_code()
+        return None
+    codes = twostep.confirm(ctx.db, user, keep_session=ctx.session_token)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@router.route("DELETE", "/users/me/totp",
+              summary="Turn two-step sign-in off (needs a code from the app or a recovery "
+                      "code)", tag=TAG, body=TotpCode, status=204)
+def disable_totp(ctx: Ctx, body: TotpCode) -> None:
+    user = ctx.require_user()
+    twostep.require_enabled(ctx.db, user)
+    if not twostep.verify(ctx.db, ctx.settings, user, body.code, ctx.client_ip):
+        ctx.deferred_error = twostep.wrong_code()
+        return
+    twostep.disable(ctx.db, user)

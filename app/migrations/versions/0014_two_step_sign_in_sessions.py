@@ -1,0 +1,67 @@
+"""two-step sign-in (TOTP secrets, recovery codes), groups that require it, session IPs
+
+Revision ID: 0014
+Revises: 0009
+Create Date: 2026-12-08 01:20:00
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import app.models.base
+import app.models.sealed
+
+revision = "0014"
+down_revision = "0009"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "totp_credentials",
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("secret", app.models.sealed.SealedText("totp_credentials.secret"),
+                  nullable=False),
+        sa.Column("created_at", app.models.base.UTCDateTime(), nullable=False),
+        sa.Column("confirmed_at", app.models.base.UTCDateTime(), nullable=True),
+        sa.Column("last_step", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
+                                name=op.f("fk_totp_credentials_user_id_users"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_totp_credentials")),
+    )
+    op.create_table(
+        "totp_recovery_codes",
+        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column("user_id", sa.String(length=32), nullable=False),
+        sa.Column("code_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", app.models.base.UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(["user_id"], ["users.id"],
+                                name=op.f("fk_totp_recovery_codes_user_id_users"),
+                                ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_totp_recovery_codes")),
+        sa.UniqueConstraint("code_hash", name=op.f("uq_totp_recovery_codes_code_hash")),
+    )
+    with op.batch_alter_table("totp_recovery_codes", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_totp_recovery_codes_user_id"), ["user_id"],
+                              unique=False)
+    with op.batch_alter_table("groups", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("require_totp", sa.Boolean(), nullable=False,
+                                      server_default=sa.false()))
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("ip", sa.String(length=64), nullable=False,
+                                      server_default=""))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("web_sessions", schema=None) as batch_op:
+        batch_op.drop_column("ip")
+    with op.batch_alter_table("groups", schema=None) as batch_op:
+        batch_op.drop_column("require_totp")
+    with op.batch_alter_table("totp_recovery_codes", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_totp_recovery_codes_user_id"))
+    op.drop_table("totp_recovery_codes")
+    op.drop_table("totp_credentials")
