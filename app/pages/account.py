@@ -6,16 +6,20 @@ previews fetch links (GET), and must not use up a single-use link or act for the
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import time
 from urllib.parse import quote
 
 from pydantic import ValidationError
 from starlette.routing import BaseRoute
 
 from app.errors import Forbidden, HTTPError, RateLimited
+from app.models import User
 from app.pages.forms import invalid, refused
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
-from app.services import account_links, accounts
+from app.services import account_links, accounts, twostep
 from app.services.account_links import TokenInvalid
 
 
@@ -41,6 +45,59 @@ def login(p: PageCtx) -> PageResult:
     except Forbidden:
         return Page("login.html", {"next": next_url, "email": email,
                                    "error_key": "unverified"}, status=403)
+    if twostep.enabled(p.db, user.id):
+        # The password was right; the code is asked on a page of its own, which carries a
+        # signed, short-lived note of who passed step one (never the password itself).
+        return Page("login_otp.html", {"next": next_url,
+                                       "pending": pending_sign_in(p, user.id)})
+    p.ctx.sign_in(user)
+    return Redirect(next_url)
+
+
+PENDING_SECONDS = 300
+
+
+def _pending_mac(p: PageCtx, user_id: str, expires: int) -> str:
+    # Bound to this browser's CSRF basis (its anonymous cookie), so a note copied to another
+    # browser is worthless, and to the user id and expiry so it cannot be altered.
+    message = f"otp-pending|{user_id}|{expires}|{p.ctx.csrf_token()}".encode()
+    return hmac.new(p.runtime.secret, message, hashlib.sha256).hexdigest()
+
+
+def pending_sign_in(p: PageCtx, user_id: str) -> str:
+    expires = int(time.time()) + PENDING_SECONDS
+    return f"{user_id}.{expires}.{_pending_mac(p, user_id, expires)}"
+
+
+def _pending_user(p: PageCtx, note: str) -> User | None:
+    parts = note.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    user_id, expires, mac = parts[0], int(parts[1]), parts[2]
+    if expires < time.time() or not hmac.compare_digest(
+            mac.encode(), _pending_mac(p, user_id, expires).encode()):
+        return None
+    user = p.db.get(User, user_id)
+    return user if user is not None and user.is_active else None
+
+
+def login_otp(p: PageCtx) -> PageResult:
+    """Step two of signing in: the authenticator code (or a recovery code)."""
+    next_url = safe_next(p.form.get("next"))
+    note = p.form.get("pending", "")[:200]
+    user = _pending_user(p, note)
+    if user is None:
+        return Page("login.html", {"next": next_url, "email": "", "error_key": "otp_expired"},
+                    status=401)
+    context = {"next": next_url, "pending": note}
+    try:
+        ok = twostep.verify(p.db, p.settings, user, p.form.get("otp", "")[:40], p.client_ip)
+    except RateLimited as exc:
+        return Page("login_otp.html", {**context, "error": refused(p.language, exc).message},
+                    status=429)
+    if not ok:
+        # The failure is committed with this answer (it counts towards the delay).
+        return Page("login_otp.html", {**context, "error_key": "invalid"}, status=401)
     p.ctx.sign_in(user)
     return Redirect(next_url)
 
@@ -147,6 +204,7 @@ def routes() -> list[BaseRoute]:
     both = ("GET", "POST")
     return [
         page("/login", login, methods=both, auth=False),
+        page("/login/otp", login_otp, methods=("POST",), auth=False),
         page("/register", register, methods=both, auth=False),
         page("/logout", logout, methods=("POST",), auth=False),
         page("/verify-email", verify_email, methods=both, auth=False),

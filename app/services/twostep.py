@@ -49,7 +49,7 @@ def otpauth_uri(secret: str, user: User) -> str:
 
 def qr_svg(uri: str) -> str:
     """The ``otpauth://`` URI as an inline SVG (no script, no outside request: fits the CSP)."""
-    return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, title=ISSUER))
+    return str(segno.make(uri, error="m").svg_inline(scale=5, border=2, light="#fff", title=ISSUER))
 
 
 def enrol(db: Session, user: User) -> tuple[str, str]:
