@@ -128,6 +128,11 @@ class Settings(BaseSettings):
     max_json_bytes: Positive = Field(
         default=256 * 1024, description="Largest accepted JSON or form request body in bytes.",
     )
+    require_totp_for_admins: bool = Field(
+        default=False,
+        description="Site administrators must use two-step sign-in (TOTP): without it they "
+                    "have no operator rights until they turn it on.",
+    )
     login_free_failures: int = Field(
         default=3, description="Failed sign-ins allowed before delays start.",
     )

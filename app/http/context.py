@@ -92,7 +92,7 @@ class Ctx:
                                         self.conn.headers.get("user-agent", ""))
         self.session_token = token
         self.user = user
-        self.access = Access(self.db, user)
+        self.access = access_for(self.db, self.settings, user)
         self.cookies.append(CookieChange(SESSION_COOKIE, token,
                                          max_age=self.settings.session_days * 86400))
 
@@ -140,7 +140,11 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False,
                 ctx.session_token = cookie
                 ctx.user = found_session[1]
                 ctx.touch_session = accounts.is_stale(found_session[0].last_seen_at)
-    ctx.access = Access(ctx.db, ctx.user)
+    ctx.access = access_for(ctx.db, ctx.settings, ctx.user)
+
+
+def access_for(db: Session, settings: Settings, user: User | None) -> Access:
+    return Access(db, user, admin_needs_totp=settings.require_totp_for_admins)
 
 
 def credential_of(ctx: Ctx) -> str:

@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from app.access import Access, Action
+from app.access import Access, Action, TotpRequired
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.i18n import N_
 from app.models import (
@@ -77,6 +77,22 @@ def update_group(group: Group, *, name: str | None, description: str | None,
         group.description = description
     if group_access is not None:
         group.access = group_access
+
+
+def set_require_totp(access: Access, group: Group, required: bool) -> None:
+    """Owners of a closed group may require two-step sign-in of its members. Whoever turns
+    it on must have it on themselves, or they would lock themselves out."""
+    if required == group.require_totp:
+        return
+    if access.group_role(group.id) != GroupRole.OWNER:
+        raise Forbidden(N_("Only owners may require two-step sign-in."), code="owner_only")
+    if required and group.access != AccessLevel.CLOSED:
+        raise Unprocessable(N_("Only a closed group can require two-step sign-in."),
+                            code="group_not_closed", field="require_totp")
+    if required and not access.has_totp:
+        raise TotpRequired(N_("Turn on two-step sign-in for yourself first."))
+    group.require_totp = required
+    access.forget()
 
 
 def join(db: Session, access: Access, group: Group) -> str:
