@@ -89,7 +89,7 @@ class Ctx:
         if self.session_token:
             accounts.revoke_session(self.db, self.session_token)
         token = accounts.create_session(self.db, self.settings, user,
-                                        self.conn.headers.get("user-agent", ""))
+                                        self.conn.headers.get("user-agent", ""), self.client_ip)
         self.session_token = token
         self.user = user
         self.access = access_for(self.db, self.settings, user)
@@ -208,6 +208,6 @@ def _record_use(runtime: Runtime, ctx: Ctx) -> None:
         return
     with runtime.db.write() as session:
         if ctx.touch_session and ctx.session_token:
-            accounts.touch_session(session, runtime.settings, ctx.session_token)
+            accounts.touch_session(session, runtime.settings, ctx.session_token, ctx.client_ip)
         if ctx.touch_token and ctx.api_token is not None:
             accounts.touch_token(session, ctx.api_token.id)

@@ -15,7 +15,7 @@ from app.http.context import LANG_COOKIE, CookieChange
 from app.models import ApiToken, User
 from app.pages.forms import FormError, attempt, invalid, refused, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
-from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
+from app.schemas.accounts import PasswordChange, ProfileUpdate, SessionInfo, TokenCreate
 from app.schemas.activity import NotificationSettingsIn
 from app.services import accounts, documents, mail, notifications, twostep
 
@@ -150,7 +150,34 @@ def create_token(p: PageCtx) -> PageResult:
 
 def revoke_token(p: PageCtx, tid: str) -> PageResult:
     accounts.delete_token(p.db, p.access.require_user(), tid)
+    if p.form.get("back") == "sessions":
+        return Redirect("/profile/sessions?done=token_revoked")
     return Redirect("/profile?done=token_revoked#tokens")
+
+
+SESSION_NOTICES = ("session_ended", "token_revoked")
+
+
+def sessions_page(p: PageCtx) -> PageResult:
+    """Where I am signed in, and my tokens: end any of them."""
+    user = p.access.require_user()
+    current = accounts.sha256_hex(p.ctx.session_token) if p.ctx.session_token else None
+    notice = p.query.get("done")
+    return Page("sessions.html", {
+        "sessions": [SessionInfo.of(row, current=row.token_hash == current)
+                     for row in accounts.list_sessions(p.db, user)],
+        "tokens": accounts.list_tokens(p.db, user),
+        "notice": notice if notice in SESSION_NOTICES else None,
+    })
+
+
+def end_session(p: PageCtx, sid: str) -> PageResult:
+    user = p.access.require_user()
+    ended = accounts.end_session(p.db, user, sid)
+    if p.ctx.session_token and ended.token_hash == accounts.sha256_hex(p.ctx.session_token):
+        p.ctx.sign_out()
+        return Redirect("/login")
+    return Redirect("/profile/sessions?done=session_ended")
 
 
 def enrol_totp(p: PageCtx) -> PageResult:
@@ -224,6 +251,8 @@ def routes() -> list[BaseRoute]:
         page("/profile/tokens", create_token, methods=("POST",)),
         page("/profile/tokens/{tid}/revoke", revoke_token, methods=("POST",)),
         page("/profile/notifications", save_settings, methods=("POST",)),
+        page("/profile/sessions", sessions_page),
+        page("/profile/sessions/{sid}/end", end_session, methods=("POST",)),
         page("/profile/totp", enrol_totp, methods=("POST",)),
         page("/profile/totp/confirm", confirm_totp, methods=("POST",)),
         page("/profile/totp/disable", disable_totp, methods=("POST",)),

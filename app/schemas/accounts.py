@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
-from app.models import ApiToken, User
+from app.models import ApiToken, User, WebSession
 from app.schemas.common import Input, LongText, Name, OptionalLine, Password
+from app.services.accounts import public_session_id
+from app.services.devices import describe
 
 
 class UserCreate(Input):
@@ -159,3 +161,9 @@ class SessionInfo(BaseModel):
     created_at: datetime
     last_seen_at: datetime
     current: bool
+
+    @classmethod
+    def of(cls, row: WebSession, *, current: bool) -> SessionInfo:
+        return cls(id=public_session_id(row.token_hash), device=describe(row.user_agent),
+                   ip=row.ip, created_at=row.created_at, last_seen_at=row.last_seen_at,
+                   current=current)

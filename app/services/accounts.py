@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -182,14 +183,15 @@ def authenticate(
 
 # -- sessions --------------------------------------------------------------------------------
 
-def create_session(db: Session, settings: Settings, user: User, user_agent: str = "") -> str:
+def create_session(db: Session, settings: Settings, user: User, user_agent: str = "",
+                   ip: str = "") -> str:
     """A new session with a fresh random id (never reusing one the browser brought: no fixation).
     Returns the cookie value; only its hash is stored."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.add(WebSession(token_hash=sha256_hex(token), user_id=user.id, created_at=now,
                       last_seen_at=now, expires_at=now + timedelta(days=settings.session_days),
-                      user_agent=user_agent[:200]))
+                      user_agent=user_agent[:200], ip=ip[:64]))
     return token
 
 
@@ -203,12 +205,14 @@ def session_user(db: Session, token: str) -> tuple[WebSession, User] | None:
     return row, user
 
 
-def touch_session(db: Session, settings: Settings, token: str) -> None:
+def touch_session(db: Session, settings: Settings, token: str, ip: str | None = None) -> None:
     row = db.get(WebSession, sha256_hex(token))
     if row is not None:
         now = utcnow()
         row.last_seen_at = now
         row.expires_at = now + timedelta(days=settings.session_days)
+        if ip is not None:
+            row.ip = ip[:64]
 
 
 TOUCH_INTERVAL = timedelta(hours=1)
@@ -226,6 +230,30 @@ def touch_token(db: Session, token_id: str) -> None:
 
 def revoke_session(db: Session, token: str) -> None:
     db.execute(delete(WebSession).where(WebSession.token_hash == sha256_hex(token)))
+
+
+def public_session_id(token_hash: str) -> str:
+    """The id a person's sessions page shows for a session: derived from the stored hash, so
+    it names the session without being anything a cookie or a live channel is keyed by."""
+    return sha256_hex(f"session-id|{token_hash}")[:24]
+
+
+def list_sessions(db: Session, user: User) -> list[WebSession]:
+    """The person's live browser sessions, most recently used first."""
+    return list(db.scalars(select(WebSession).where(WebSession.user_id == user.id,
+                                                    WebSession.expires_at > utcnow())
+                           .order_by(WebSession.last_seen_at.desc())))
+
+
+def end_session(db: Session, user: User, session_id: str) -> WebSession:
+    """End one of the person's own sessions by its public id (another person's, or none:
+    404). Deleted through the ORM, so its live channels close (app.credential_events)."""
+    for row in list_sessions(db, user):
+        if hmac.compare_digest(public_session_id(row.token_hash), session_id):
+            db.delete(row)
+            db.flush()
+            return row
+    raise NotFound(N_("No such session."))
 
 
 def revoke_all_sessions(db: Session, user_id: str) -> None:

@@ -18,6 +18,7 @@ from app.schemas.accounts import (
     ProfileUpdate,
     RecoveryCodes,
     SessionCreate,
+    SessionInfo,
     SessionOut,
     TokenCreate,
     TokenCreated,
@@ -225,3 +226,24 @@ def disable_totp(ctx: Ctx, body: TotpCode) -> None:
         ctx.deferred_error = twostep.wrong_code()
         return
     twostep.disable(ctx.db, user)
+
+
+# -- my sessions ---------------------------------------------------------------------------
+
+@router.route("GET", "/users/me/sessions",
+              summary="My browser sessions (device, IP, last seen; which one is this)",
+              tag=TAG, response=list[SessionInfo])
+def list_sessions(ctx: Ctx) -> list[SessionInfo]:
+    user = ctx.require_user()
+    current = accounts.sha256_hex(ctx.session_token) if ctx.session_token else None
+    return [SessionInfo.of(row, current=row.token_hash == current)
+            for row in accounts.list_sessions(ctx.db, user)]
+
+
+@router.route("DELETE", "/users/me/sessions/{sid}",
+              summary="End one of my sessions (its live channels close with it)", tag=TAG,
+              status=204)
+def end_session(ctx: Ctx, sid: str) -> None:
+    ended = accounts.end_session(ctx.db, ctx.require_user(), sid)
+    if ctx.session_token and ended.token_hash == accounts.sha256_hex(ctx.session_token):
+        ctx.sign_out()
