@@ -16,7 +16,7 @@ from app.models.roles import (
 )
 from app.models.search import IndexTask
 from app.models.tickets import SyncTicket
-from app.models.twostep import RecoveryCode, TotpCredential
+from app.models.twostep import OidcLink, OidcLogin, RecoveryCode, TotpCredential
 
 __all__ = [
     "GROUP_MANAGERS",
@@ -43,6 +43,8 @@ __all__ = [
     "Notification",
     "RecoveryCode",
     "NotificationSettings",
+    "OidcLink",
+    "OidcLogin",
     "SyncTicket",
     "TotpCredential",
     "User",

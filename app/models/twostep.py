@@ -1,10 +1,11 @@
-"""Two-step sign-in (TOTP, RFC 6238): a person's authenticator secret and recovery codes."""
+"""Two-step sign-in (TOTP, RFC 6238) and single sign-on (OpenID Connect): authenticator
+secrets, recovery codes, links to provider accounts, sign-ons under way."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.models.base import Base, UTCDateTime, new_id, utcnow
@@ -18,8 +19,10 @@ class TotpCredential(Base):
 
     __tablename__ = "totp_credentials"
 
+    # An ``id`` like every table with sealed columns (key rotation and fsck walk rows by it).
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"),
-                                         primary_key=True)
+                                         unique=True)
     secret: Mapped[str] = mapped_column(SealedText("totp_credentials.secret"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
@@ -38,3 +41,34 @@ class RecoveryCode(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     code_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OidcLink(Base):
+    """An account at the single sign-on provider (issuer + subject, which never change for a
+    person; an e-mail address may) linked to a Plein account."""
+
+    __tablename__ = "oidc_links"
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    issuer: Mapped[str] = mapped_column(String(300))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OidcLogin(Base):
+    """A single sign-on under way: what the callback must find (the ``state``, stored hashed),
+    bound to the browser that started it, used once. The PKCE verifier and the nonce are
+    secrets for a few minutes, so they are sealed."""
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    browser_hash: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(SealedText("oidc_logins.nonce"))
+    code_verifier: Mapped[str] = mapped_column(SealedText("oidc_logins.code_verifier"))
+    next_url: Mapped[str] = mapped_column(String(2000), default="/")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)

@@ -6,9 +6,6 @@ previews fetch links (GET), and must not use up a single-use link or act for the
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import time
 from urllib.parse import quote
 
 from pydantic import ValidationError
@@ -16,7 +13,14 @@ from starlette.routing import BaseRoute
 
 from app.errors import Forbidden, HTTPError, RateLimited
 from app.models import User
-from app.pages.forms import invalid, refused
+from app.pages.forms import (
+    OTP_PENDING,
+    OTP_PENDING_SECONDS,
+    invalid,
+    open_note,
+    refused,
+    signed_note,
+)
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
 from app.services import account_links, accounts, twostep
@@ -54,30 +58,13 @@ def login(p: PageCtx) -> PageResult:
     return Redirect(next_url)
 
 
-PENDING_SECONDS = 300
-
-
-def _pending_mac(p: PageCtx, user_id: str, expires: int) -> str:
-    # Bound to this browser's CSRF basis (its anonymous cookie), so a note copied to another
-    # browser is worthless, and to the user id and expiry so it cannot be altered.
-    message = f"otp-pending|{user_id}|{expires}|{p.ctx.csrf_token()}".encode()
-    return hmac.new(p.runtime.secret, message, hashlib.sha256).hexdigest()
-
-
 def pending_sign_in(p: PageCtx, user_id: str) -> str:
-    expires = int(time.time()) + PENDING_SECONDS
-    return f"{user_id}.{expires}.{_pending_mac(p, user_id, expires)}"
+    return signed_note(p, OTP_PENDING, {"uid": user_id}, OTP_PENDING_SECONDS)
 
 
 def _pending_user(p: PageCtx, note: str) -> User | None:
-    parts = note.split(".")
-    if len(parts) != 3 or not parts[1].isdigit():
-        return None
-    user_id, expires, mac = parts[0], int(parts[1]), parts[2]
-    if expires < time.time() or not hmac.compare_digest(
-            mac.encode(), _pending_mac(p, user_id, expires).encode()):
-        return None
-    user = p.db.get(User, user_id)
+    payload = open_note(p, OTP_PENDING, note)
+    user = p.db.get(User, str(payload["uid"])) if payload else None
     return user if user is not None and user.is_active else None
 
 

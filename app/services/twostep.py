@@ -35,7 +35,7 @@ _RECOVERY_LENGTH = 16  # 16 of 32 symbols: 80 bits
 
 
 def credential(db: Session, user_id: str) -> TotpCredential | None:
-    return db.get(TotpCredential, user_id)
+    return db.scalar(select(TotpCredential).where(TotpCredential.user_id == user_id))
 
 
 def enabled(db: Session, user_id: str) -> bool:

@@ -3,6 +3,8 @@ the code as a second step, turn it off."""
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from contextlib import closing
 
@@ -87,10 +89,13 @@ def test_the_second_step_note_cannot_be_forged_or_moved(site: Site, person: Cast
     browser, step_one = password_step(site, email_of(alice))
     pending = PENDING_RE.search(step_one.text)
     assert pending
-    user_id, expires, mac = pending.group(1).split(".")
+    body, mac = pending.group(1).split(".")
+    payload = json.loads(base64.urlsafe_b64decode(body))
+    longer = base64.urlsafe_b64encode(json.dumps({**payload, "exp": payload["exp"] + 9999})
+                                      .encode()).decode()
     with closing(browser):
         forged = browser.post("/login/otp", data={
-            "otp": code_at(secret, 1), "pending": f"{user_id}.{int(expires) + 9999}.{mac}",
+            "otp": code_at(secret, 1), "pending": f"{longer}.{mac}",
             "csrf_token": csrf_of(step_one)})
         assert forged.status_code == 401 and "plein_session" not in browser.cookies
     # Another browser (its own anonymous cookie) cannot use this browser's note.
