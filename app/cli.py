@@ -1,4 +1,4 @@
-"""The ``plein`` command: serve, createuser, keys, db."""
+"""The ``plein`` command: serve, createuser, keys, db, export and import."""
 
 from __future__ import annotations
 
@@ -179,6 +179,147 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_rooms(settings: Settings, keys: Any, work: Any) -> Any:
+    """Run ``work(manager)`` in a worker thread while a room manager of our own serves the
+    data directory's notes (the server's is not ours to use from here)."""
+    import anyio
+
+    from app.services.documents import notes_root
+    from sync import FileDocumentStore, RoomManager
+
+    async def main() -> Any:
+        manager = RoomManager(FileDocumentStore(notes_root(settings), keys),
+                              settings.sync_limits())
+        async with manager:
+            try:
+                return (await anyio.to_thread.run_sync(work, manager), None)
+            except Exception as exc:
+                # Raised outside the manager's task group: the caller sees the error itself,
+                # not an exception group around it.
+                return (None, exc)
+
+    value, error = anyio.run(main)
+    if error is not None:
+        raise error
+    return value
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    import os
+
+    import anyio.from_thread
+
+    from app.access import Access
+    from app.errors import NotFound
+    from app.models import Group
+    from app.services import audit, group_export
+
+    settings = _settings(args)
+    prepared, store = _store(settings)
+    out = Path(args.out)
+    with prepared.db.read() as session:
+        group = session.get(Group, args.group)
+        if group is None:
+            raise NotFound("No such group.")
+        plan = group_export.plan_export(session, Access(session, None), group, whole=True,
+                                        exported_by="plein export")
+    with prepared.db.write() as session:
+        audit.record(session, "group.exported", actor_id=None, object_type="group",
+                     object_id=plan.group_id, group_id=plan.group_id, ip=None,
+                     detail={"scope": plan.scope, "documents": plan.document_count,
+                             "via": "command line"})
+
+    def work(manager: Any) -> int:
+        def note_state(document_id: str) -> bytes:
+            state: bytes = anyio.from_thread.run(manager.snapshot_state, document_id)
+            return state
+
+        # Written beside the target and renamed at the end: a file at ``--out`` is complete.
+        partial = out.with_name(f".{out.name}.partial")
+        written = 0
+        try:
+            with partial.open("wb") as handle:
+                for chunk in group_export.stream_archive(
+                        plan, store, note_state, max_depth=settings.note_max_depth):
+                    handle.write(chunk)
+                    written += len(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            partial.replace(out)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+        return written
+
+    size = _with_rooms(settings, prepared.keys, work)
+    print(f"exported {plan.document_count} documents ({size} bytes) to {out}")
+    prepared.db.dispose()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    import anyio.from_thread
+    from sqlalchemy import select
+
+    from app.errors import Unprocessable
+    from app.models import User
+    from app.services import audit, group_import
+    from app.services.accounts import normalize_email
+
+    settings = _settings(args)
+    prepared, store = _store(settings)
+    owner_id: str | None = None
+    if args.owner:
+        with prepared.db.read() as session:
+            owner_id = session.scalar(select(User.id).where(
+                User.email == normalize_email(args.owner)))
+        if owner_id is None:
+            raise Unprocessable(f"No account has the e-mail address {args.owner}.",
+                                code="unknown_owner")
+
+    def work(manager: Any) -> group_import.ImportResult:
+        def write_note(note_id: str, state: bytes) -> None:
+            anyio.from_thread.run(manager.initialize, note_id, [state])
+
+        def remove_note(note_id: str) -> None:
+            anyio.from_thread.run(manager.close_document, note_id)
+            manager.store.delete(note_id)
+
+        result: group_import.ImportResult | None = None
+        try:
+            with Path(args.archive).open("rb") as source, prepared.db.write() as session:
+                owner = session.get(User, owner_id) if owner_id else None
+                plain_name = (args.name or Path(args.archive).stem) if args.plain else None
+                result = group_import.import_archive(session, store, settings, source,
+                                                     owner=owner, write_note=write_note,
+                                                     remove_note=remove_note,
+                                                     plain_name=plain_name)
+                audit.record(session, "group.imported", actor_id=None, object_type="group",
+                             object_id=result.group_id, group_id=result.group_id, ip=None,
+                             detail={"documents": result.documents, "via": "command line",
+                                     "invitations": result.invitations})
+        except BaseException:
+            if result is not None:  # the commit itself failed
+                result.discard(store, remove_note)
+            raise
+        return result
+
+    try:
+        result = _with_rooms(settings, prepared.keys, work)
+    except OSError as exc:
+        print(f"plein: cannot read {args.archive}: {exc.strerror}", file=sys.stderr)
+        return 1
+    print(f"imported {result.folders} folders, {result.documents} documents, "
+          f"{result.versions} versions, {result.comments} comments, {result.members} members")
+    for email in result.invitations:
+        print(f"invited {email} (no account here yet)")
+    for grant in result.unmatched_folder_grants:
+        print(f"not granted (no account here): {grant}")
+    print(result.group_id)
+    prepared.db.dispose()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="plein", description="Plein collaboration space")
     parser.add_argument("--data-dir", help="data directory (PLEIN_DATA_DIR)")
@@ -226,6 +367,26 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("reindex", help="rebuild the search index (searches keep working)")
     rebuild.add_argument("--data-dir", dest="data_dir_sub", default=None)
     rebuild.set_defaults(func=cmd_reindex)
+
+    export = sub.add_parser(
+        "export", help="write a group as a zip of open formats (docs/export-format.md); "
+        "stop the server first (it owns the live notes), or use the API while it runs")
+    export.add_argument("--group", required=True, help="the group's id")
+    export.add_argument("--out", required=True, help="the zip file to write")
+    export.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    export.set_defaults(func=cmd_export)
+
+    load = sub.add_parser("import", help="import a group archive as a new group; prints "
+                          "the new group's id last")
+    load.add_argument("archive", help="the zip file written by plein export")
+    load.add_argument("--owner", help="e-mail of an account here that becomes the owner")
+    load.add_argument("--plain", action="store_true",
+                      help="the zip holds ordinary folders and files (e.g. a share drive), "
+                      "not a Plein export: they become the new group's folders and files")
+    load.add_argument("--name", help="the new group's name with --plain (default: the zip's "
+                      "file name)")
+    load.add_argument("--data-dir", dest="data_dir_sub", default=None)
+    load.set_defaults(func=cmd_import)
     return parser
 
 

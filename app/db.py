@@ -96,7 +96,9 @@ class Database:
 
     def migrate(self) -> None:
         """Bring the schema to the newest migration (run by ``plein serve`` at start)."""
-        command.upgrade(alembic_config(self.url, self.keys), "head")
+        # "heads": branches made in parallel (each from the same parent) all apply; with one
+        # head it is the same as "head".
+        command.upgrade(alembic_config(self.url, self.keys), "heads")
         self.checkpoint()
 
     def checkpoint(self) -> None:

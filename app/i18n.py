@@ -42,6 +42,17 @@ BY_CODE = {
     "bad_query": N_("The search could not be understood."),
     "malformed_json": N_("The body is not valid JSON."),
     "too_many_files": N_("Too many files in one upload."),
+    "archive_too_large": N_("The archive is larger than this installation accepts."),
+    "unsafe_path": N_("The archive holds a file name that points outside it; it was refused."),
+    "zip_bomb": N_("The archive unpacks to far more than it holds (a zip bomb?); it was "
+                   "refused."),
+    "invalid_manifest": N_("The archive's manifest.json is damaged or incomplete."),
+    "unsupported_version": N_("This export format version is not supported by this Plein."),
+    "missing_file": N_("A file listed in the archive's manifest is missing from it."),
+    "hash_mismatch": N_("A file in the archive does not match its checksum: the archive is "
+                        "damaged or was changed."),
+    "invalid_note": N_("A note in the archive cannot be read."),
+    "unknown_owner": N_("No account has that e-mail address."),
 }
 
 # Codes shared by value-carrying and fixed messages, whose values pages never show as such:

@@ -133,6 +133,23 @@ class Settings(BaseSettings):
         description="Site administrators must use two-step sign-in (TOTP): without it they "
                     "have no operator rights until they turn it on.",
     )
+    import_max_bytes: Positive = Field(
+        default=64 * 1024 * 1024 * 1024,
+        description="Largest total size, unpacked, of a group archive to import (zip bombs "
+                    "are refused before anything is written).",
+    )
+    import_max_entries: Positive = Field(
+        default=200_000, description="Most files a group archive to import may hold.",
+    )
+    import_max_ratio: Positive = Field(
+        default=200,
+        description="Highest unpacked/packed size ratio of one entry of an imported archive "
+                    "(entries over 1 MiB; higher is treated as a zip bomb).",
+    )
+    import_max_manifest_bytes: Positive = Field(
+        default=256 * 1024 * 1024,
+        description="Largest manifest.json of an imported archive, in bytes.",
+    )
     login_free_failures: int = Field(
         default=3, description="Failed sign-ins allowed before delays start.",
     )

@@ -5,10 +5,12 @@ clients (``bench/js/loadgen.mjs``).
 
 Per scenario (documents x clients per document): fan-out latency p50/p99 (send -> seen by
 another client), updates delivered per second, server RSS peak, convergence (every replica of
-a document equal at the end).  Goal (SYNC.md): p99 within 2x of the reference, throughput at
-least the reference's.
+a document equal at the end), and the CPU each side used (server and load generator share the
+machine: their ratio is what survives the noise).  Goal (issue 11): every scenario converges,
+p99 <= the reference's, p50 <= 1.2x, deliveries/s >= the reference's, RSS <= 1.5x.
 
-    python -m bench sync [--scenarios 1x10,1x50,1x200,20x5] [--duration 10] [--rate 10]
+    python -m bench sync [--scenarios 1x10,1x50,1x200,1x300,20x5,100x2] [--duration 10]
+                         [--rate 10]
                          [--targets plein,ref] [--workers 2] [--no-deflate] [--work-dir DIR]
 
 Clients offer permessage-deflate, as browsers do.  The reference server declines it; uvicorn
@@ -23,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import threading
@@ -46,8 +49,11 @@ REF_VERSION = "1.5.4"
 REF_SERVER = REF_DIR / "node_modules" / "y-websocket" / "bin" / "server.js"
 LOADGEN = ROOT / "js" / "loadgen.mjs"
 MIB = 1024 * 1024
-GOAL_P99_RATIO = 2.0
+GOAL_P50_RATIO = 1.2
+GOAL_P99_RATIO = 1.0
 GOAL_THROUGHPUT_RATIO = 1.0
+GOAL_RSS_RATIO = 1.5
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- the servers -------------------------------------------------------------------------------
@@ -95,6 +101,19 @@ class RssSampler:
             except OSError:
                 pass
         return pids
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU of the process tree so far (children that exited are not counted:
+        the servers run in one process)."""
+        ticks = 0
+        for pid in self._tree():
+            try:
+                with open(f"/proc/{pid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                ticks += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return ticks / CLOCK_TICKS
 
     def sample(self) -> int:
         total = 0
@@ -207,6 +226,29 @@ def target(name: str, work: Path) -> Iterator[Target]:
 # -- one run -------------------------------------------------------------------------------------
 
 
+def _start_profiler(args: argparse.Namespace, t: Target,
+                    run_dir: Path) -> subprocess.Popen[bytes] | None:
+    """py-spy on Plein's server for the whole load run (collapsed stacks, --profile DIR)."""
+    if args.profile is None or t.name != "plein":
+        return None
+    args.profile.mkdir(parents=True, exist_ok=True)
+    out = args.profile / f"{run_dir.name}.folded"
+    return subprocess.Popen([args.py_spy, "record", "--pid", str(t.pid), "--rate", "200",
+                             "--format", "raw", "--output", str(out), "--nonblocking"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is None:
+        return
+    profiler.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+    try:
+        profiler.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        profiler.wait()
+
+
 def run_scenario(name: str, docs: int, per_doc: int, args: argparse.Namespace,
                  work: Path) -> dict[str, Any]:
     run_dir = work / f"{name}-{docs}x{per_doc}-{uuid.uuid4().hex[:6]}"
@@ -220,13 +262,19 @@ def run_scenario(name: str, docs: int, per_doc: int, args: argparse.Namespace,
         }
         with RssSampler(t.pid) as rss:
             idle_rss = rss.sample()
-            proc = subprocess.run(["node", str(LOADGEN), json.dumps(config)], cwd=REPO,
-                                  capture_output=True, text=True, timeout=args.duration + 180)
+            cpu0, wall0 = rss.cpu_seconds(), time.monotonic()
+            profiler = _start_profiler(args, t, run_dir)
+            try:
+                proc = subprocess.run(["node", str(LOADGEN), json.dumps(config)], cwd=REPO,
+                                      capture_output=True, text=True, timeout=args.duration + 180)
+            finally:
+                _stop_profiler(profiler)
+            server_cpu, wall = rss.cpu_seconds() - cpu0, time.monotonic() - wall0
         if proc.returncode != 0 or not proc.stdout.strip():
             raise RuntimeError(f"loadgen failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         result.update(server=name, scenario=f"{docs}x{per_doc}", rss_peak=rss.peak,
-                      rss_idle=idle_rss)
+                      rss_idle=idle_rss, server_cpu_seconds=server_cpu, wall_seconds=wall)
         return result
 
 
@@ -243,9 +291,15 @@ def _ratio(a: float | None, b: float | None) -> str:
     return f"{a / b:5.2f}x"
 
 
+def _cores(r: dict[str, Any], key: str) -> str:
+    """CPU seconds over the run's wall time: how many of the machine's cores it kept busy."""
+    wall = r.get("wall_seconds") or 0
+    return "      -" if not wall or key not in r else f"{r[key] / wall:7.2f}"
+
+
 def table(results: list[dict[str, Any]]) -> str:
     head = (f"{'scenario':>9} {'server':>6} {'p50 ms':>8} {'p99 ms':>8} {'deliv/s':>9} "
-            f"{'ratio':>6} {'RSS MiB':>8} {'conv':>5} {'closes':>6}")
+            f"{'ratio':>6} {'RSS MiB':>8} {'conv':>5} {'closes':>6} {'srv cpu':>7} {'gen cpu':>7}")
     lines = [head, "-" * len(head)]
     by_scenario: dict[str, dict[str, dict[str, Any]]] = {}
     for r in results:
@@ -254,10 +308,14 @@ def table(results: list[dict[str, Any]]) -> str:
         lines.append(f"{r['scenario']:>9} {r['server']:>6} {_ms(lat['p50'])} {_ms(lat['p99'])} "
                      f"{r['deliveredPerSecond']:9.0f} {r['deliveryRatio']:6.3f} "
                      f"{r['rss_peak'] / MIB:8.1f} {'yes' if r['converged'] else 'NO':>5} "
-                     f"{r['closes']:6d}")
+                     f"{r['closes']:6d} {_cores(r, 'server_cpu_seconds')} "
+                     f"{_cores(r, 'loadgenCpuSeconds')}")
     lines.append("")
+    lines.append("(srv cpu / gen cpu: cores kept busy by the server / the load generator, of "
+                 f"{os.cpu_count()})")
     lines.append(f"{'scenario':>9}  Plein/ref: {'p50':>6} {'p99':>6} {'deliv/s':>8} {'RSS':>6}"
-                 f"   goal: p99 <= {GOAL_P99_RATIO:g}x, deliv/s >= {GOAL_THROUGHPUT_RATIO:g}x")
+                 f" {'srv cpu':>7}   goal: p50 <= {GOAL_P50_RATIO:g}x, p99 <= {GOAL_P99_RATIO:g}x,"
+                 f" deliv/s >= {GOAL_THROUGHPUT_RATIO:g}x, RSS <= {GOAL_RSS_RATIO:g}x")
     for scenario, pair in by_scenario.items():
         p, ref = pair.get("plein"), pair.get("ref")
         if p is None or ref is None:
@@ -266,7 +324,8 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{scenario:>9}             {_ratio(p['latencyMs']['p50'], ref['latencyMs']['p50'])} "
             f"{_ratio(p['latencyMs']['p99'], ref['latencyMs']['p99'])} "
             f"{_ratio(p['deliveredPerSecond'], ref['deliveredPerSecond']):>8} "
-            f"{_ratio(p['rss_peak'], ref['rss_peak'])}")
+            f"{_ratio(p['rss_peak'], ref['rss_peak'])} "
+            f"{_ratio(p.get('server_cpu_seconds'), ref.get('server_cpu_seconds')):>7}")
     return "\n".join(lines)
 
 
@@ -281,7 +340,7 @@ def parse_scenarios(text: str) -> list[tuple[int, int]]:
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench sync", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scenarios", default="1x10,1x50,1x200,20x5",
+    parser.add_argument("--scenarios", default="1x10,1x50,1x200,1x300,20x5,100x2",
                         help="documents x clients per document, comma separated")
     parser.add_argument("--duration", type=float, default=10.0, help="seconds of editing")
     parser.add_argument("--rate", type=float, default=10.0, help="edits per second per client")
@@ -295,6 +354,9 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--targets", default="plein,ref")
     parser.add_argument("--work-dir", type=Path, default=None)
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="record Plein's server with py-spy into this directory")
+    parser.add_argument("--py-spy", default="py-spy", help="the py-spy executable")
     args = parser.parse_args(list(argv))
     if shutil.which("node") is None:
         print("node is required")

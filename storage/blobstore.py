@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -43,6 +44,20 @@ __all__ = [
 
 DEFAULT_READ_BYTES_LIMIT = 64 << 20
 _DURABLE_DIR_CACHE_SIZE = 1 << 16
+# Writes at least this large are hashed in another thread while they are encrypted and
+# written (hashlib and AES-GCM both release the GIL); smaller ones are not worth the hop.
+PARALLEL_HASH_BYTES = 256 * 1024
+_hasher: ThreadPoolExecutor | None = None
+_hasher_lock = threading.Lock()
+
+
+def _hash_pool() -> ThreadPoolExecutor:
+    global _hasher
+    with _hasher_lock:
+        if _hasher is None:
+            _hasher = ThreadPoolExecutor(max_workers=max(4, os.cpu_count() or 1),
+                                         thread_name_prefix="blob-sha256")
+        return _hasher
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,7 @@ class BlobReader(Protocol):
     def size(self) -> int: ...
     def iter_chunks(self) -> Iterator[bytes]: ...
     def iter_range(self, start: int, end: int) -> Iterator[bytes]: ...
+    def iter_batches(self, start: int, end: int, batch_bytes: int) -> Iterator[memoryview]: ...
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(
@@ -102,7 +118,9 @@ class BlobStore(Protocol):
 class LocalBlobWriter:
     """Streams one new blob to a temp file; ``commit()`` makes it durable and visible.
 
-    Memory is constant: at most one plaintext chunk is buffered by the encryptor.
+    Memory is constant: at most one plaintext chunk is buffered by the encryptor, plus the
+    ciphertext of one ``write()``.  Each ``write()`` is on disk (not yet fsynced) when it
+    returns, so a failed write is reported by the call that made it.
     Used as a context manager it aborts unless ``commit()`` returned (an
     exception, or simply leaving the block, discards the temp file).
     """
@@ -129,9 +147,19 @@ class LocalBlobWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         self._require_open()
         try:
-            self._sha.update(data)
-            self._size += memoryview(data).nbytes
-            self._enc.feed(data, self._file.write)
+            view = memoryview(data)
+            if view.nbytes >= PARALLEL_HASH_BYTES:
+                # The caller keeps ``data`` unchanged until we return, and we return only
+                # after the hash has consumed it.
+                hashed = _hash_pool().submit(self._sha.update, view)
+                try:
+                    self._enc.feed(view, self._file.write)
+                finally:
+                    hashed.result()
+            else:
+                self._sha.update(view)
+                self._enc.feed(view, self._file.write)
+            self._size += view.nbytes
         except BaseException:
             self.abort()
             raise
@@ -225,6 +253,9 @@ class LocalBlobReader:
 
     def iter_range(self, start: int, end: int) -> Iterator[bytes]:
         return self._dec.iter_range(start, end)
+
+    def iter_batches(self, start: int, end: int, batch_bytes: int) -> Iterator[memoryview]:
+        return self._dec.iter_batches(start, end, batch_bytes)
 
     def close(self) -> None:
         self._fd = None

@@ -17,8 +17,10 @@ Layout::
   then repeat under the same key (catastrophic for GCM); a random 96-bit nonce does
   not (logs are compacted long before the 2^32-records-per-key bound matters).
 * ``append_many`` is one group commit: all records are written, then one fsync;
-  it returns only after the fsync.  The last record of a batch carries the
-  COMMIT flag and every record names the index its batch started at.
+  it returns only after the fsync.  ``write_many`` + ``sync`` are its two halves, for
+  a writer that commits the batches of many logs in one round (``sync.commit``).
+  The last record of a batch carries the COMMIT flag and every record names the
+  index its batch started at.
 
 Recovery (``RecordLog.open``) reads records until the first one that is
 incomplete or fails authentication.  What follows decides what it was:
@@ -42,6 +44,7 @@ import struct
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -129,6 +132,9 @@ class RecordLog:
         self._header_size = len(header)
         self._broken = False
         self._lock = threading.Lock()
+        # Written by ``write_many``, not yet fsynced (so neither counted nor acknowledged).
+        self._staged_count = 0
+        self._staged_bytes = 0
 
     # -- construction ---------------------------------------------------------------
 
@@ -272,35 +278,83 @@ class RecordLog:
         appends: after a failed fsync the state of the file is unknown, and only
         a reopen (recovery) may decide what it holds.
         """
+        with self._lock:
+            self._write_locked(records)
+            self._sync_locked()
+
+    def write_many(self, records: Sequence[bytes]) -> None:
+        """First half of ``append_many``: write ``records`` as one batch, no fsync yet.
+
+        Not durable (nor counted) until ``sync`` returns: a group committer writes the
+        batches of many logs, then syncs them all, so their fsyncs share one journal
+        commit.  A second ``write_many`` before ``sync`` extends the same batch."""
+        with self._lock:
+            self._write_locked(records)
+
+    def sync(self, *, flushed: bool = False) -> None:
+        """Second half of ``append_many``: fsync what ``write_many`` wrote (no-op if none).
+
+        ``flushed=True``: the caller has just made the whole filesystem durable (a
+        successful ``syncfs`` after the write, which since Linux 5.8 reports writeback
+        errors), so the batch is counted without another fsync."""
+        with self._lock:
+            self._sync_locked(flushed=flushed)
+
+    def fileno(self) -> int:
+        """The log's file descriptor (for ``os.fstat`` / ``syncfs`` by a group committer)."""
+        if self._fd is None:
+            raise StorageError("log is closed")
+        return self._fd
+
+    def _write_locked(self, records: Sequence[bytes]) -> None:
         for rec in records:
             if len(rec) > MAX_RECORD_SIZE:
                 raise StorageError(f"record of {len(rec)} bytes exceeds {MAX_RECORD_SIZE}")
         if not records:
             return
-        with self._lock:
-            if self._fd is None:
-                raise StorageError("log is closed")
-            if self._broken:
-                raise DurableWriteError(f"log {self._path.name} failed earlier; reopen it")
-            start, last = self._count, len(records) - 1
-            buf = b"".join(
-                self._seal(start + i, start, i == last, bytes(rec)) for i, rec in enumerate(records)
-            )
-            fd = self._fd
+        if self._fd is None:
+            raise StorageError("log is closed")
+        if self._broken:
+            raise DurableWriteError(f"log {self._path.name} failed earlier; reopen it")
+        if self._staged_count:
+            # One batch per sync: records written so far lose nothing by being joined,
+            # but only the last record of a batch may carry the COMMIT flag.
+            raise StorageError("write_many twice before sync")
+        start, last = self._count, len(records) - 1
+        buf = b"".join(
+            self._seal(start + i, start, i == last, bytes(rec)) for i, rec in enumerate(records)
+        )
+        try:
+            view = memoryview(buf)
+            while view:
+                view = view[os.write(self._fd, view) :]
+        except OSError as exc:
+            self._fail(exc)
+        self._staged_count, self._staged_bytes = len(records), len(buf)
+
+    def _sync_locked(self, *, flushed: bool = False) -> None:
+        if not self._staged_count:
+            return
+        if self._fd is None:
+            raise StorageError("log is closed")
+        try:
+            if not flushed:
+                os.fsync(self._fd)
+        except OSError as exc:
+            self._fail(exc)
+        self._count += self._staged_count
+        self._size += self._staged_bytes
+        self._staged_count = self._staged_bytes = 0
+
+    def _fail(self, exc: OSError) -> NoReturn:
+        self._broken = True
+        self._staged_count = self._staged_bytes = 0
+        if self._fd is not None:
             try:
-                view = memoryview(buf)
-                while view:
-                    view = view[os.write(fd, view) :]
-                os.fsync(fd)
-            except OSError as exc:
-                self._broken = True
-                try:
-                    os.ftruncate(fd, self._size)
-                except OSError:
-                    pass  # already failing; recovery will cut the uncommitted tail
-                raise DurableWriteError(f"append to {self._path.name} failed: {exc}") from exc
-            self._count += len(records)
-            self._size += len(buf)
+                os.ftruncate(self._fd, self._size)
+            except OSError:
+                pass  # already failing; recovery will cut the uncommitted tail
+        raise DurableWriteError(f"append to {self._path.name} failed: {exc}") from exc
 
     def append(self, record: bytes) -> None:
         self.append_many([record])

@@ -64,7 +64,7 @@ CIPHER_CHUNK_SIZE = CHUNK_SIZE + TAG_SIZE
 MAX_CHUNKS = 1 << 64
 _KDF_INFO = b"plein-blob-v1"
 
-Emit = Callable[[bytes], object]
+Emit = Callable[[bytes | bytearray], object]
 
 
 def build_header(salt: bytes) -> bytes:
@@ -178,6 +178,19 @@ class _ChunkOpener:
                 raise IntegrityError(f"chunk {index}: data after the final chunk")
         raise IntegrityError(f"chunk {index}: authentication failed (corrupt or tampered)")
 
+    def open_into(self, index: int, ct: memoryview, out: memoryview, *, final: bool,
+                  more_follows: bool) -> None:
+        """``open`` into a caller's buffer of exactly ``len(ct) - TAG_SIZE`` bytes. On failure
+        the buffer may hold unverified bytes: the caller drops it (it raised)."""
+        if len(ct) >= TAG_SIZE and not (final and index > 0 and len(ct) == TAG_SIZE):
+            try:
+                self._aead.decrypt_into(chunk_nonce(index, final), ct, self.header, out)
+                return
+            except InvalidTag:
+                pass
+        self.open(index, ct, final=final, more_follows=more_follows)  # raises, with the cause
+        raise IntegrityError(f"chunk {index}: authentication failed (corrupt or tampered)")
+
 
 class Encryptor:
     """Incremental encryptor: feed plaintext of any size, get ciphertext out.
@@ -205,7 +218,18 @@ class Encryptor:
         self._index += 1
         return ct
 
+    def _seal_into(self, data: bytes | bytearray | memoryview, out: memoryview) -> None:
+        if self._index >= MAX_CHUNKS:
+            raise StorageError("blob too large: chunk counter would overflow")
+        self._aead.encrypt_into(chunk_nonce(self._index, False), data, self.header, out)
+        self._index += 1
+
     def feed(self, data: bytes | bytearray | memoryview, emit: Emit) -> None:
+        """Seal every chunk of ``data`` known not to be the last, handing them to ``emit`` as
+        *one* piece (one write for a whole batch, not one per 64 KiB chunk).
+
+        Full chunks are sealed straight from ``data`` into the output buffer: only the piece
+        held back (the possible last chunk) is copied."""
         if self._finished:
             raise StorageError("encryptor already finished")
         view = memoryview(data).cast("B")
@@ -213,14 +237,27 @@ class Encryptor:
             self._header_sent = True
             emit(self.header)
         pos, total = 0, len(view)
-        while pos < total:
-            if len(self._buf) == CHUNK_SIZE:
-                # More plaintext follows, so the buffered chunk is not the last one.
-                emit(self._seal(self._buf, final=False))
-                self._buf.clear()
-            take = min(CHUNK_SIZE - len(self._buf), total - pos)
-            self._buf += view[pos : pos + take]
-            pos += take
+        if self._buf and len(self._buf) < CHUNK_SIZE:
+            pos = min(CHUNK_SIZE - len(self._buf), total)
+            self._buf += view[:pos]
+        if pos == total:
+            return  # nothing follows yet: whatever is buffered may still be the last chunk
+        # More plaintext follows: a full buffered chunk is not the last; of the rest, hold
+        # back the final 1..CHUNK_SIZE bytes.
+        buffered = 1 if self._buf else 0
+        direct = (total - pos - 1) // CHUNK_SIZE
+        out = bytearray((buffered + direct) * CIPHER_CHUNK_SIZE)
+        sink = memoryview(out)
+        if buffered:
+            self._seal_into(self._buf, sink[:CIPHER_CHUNK_SIZE])
+            self._buf.clear()
+        for k in range(buffered, buffered + direct):
+            self._seal_into(view[pos : pos + CHUNK_SIZE],
+                            sink[k * CIPHER_CHUNK_SIZE : (k + 1) * CIPHER_CHUNK_SIZE])
+            pos += CHUNK_SIZE
+        self._buf += view[pos:]
+        if out:
+            emit(out)
 
     def finish_into(self, emit: Emit) -> None:
         if self._finished:
@@ -234,12 +271,12 @@ class Encryptor:
         self._finished = True
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         self.feed(data, out.append)
         return b"".join(out)
 
     def finish(self) -> bytes:
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         self.finish_into(out.append)
         return b"".join(out)
 
@@ -301,12 +338,12 @@ class Decryptor:
         self._buf.clear()
 
     def update(self, data: bytes | bytearray | memoryview) -> bytes:
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         self.feed(data, out.append)
         return b"".join(out)
 
     def finish(self) -> bytes:
-        out: list[bytes] = []
+        out: list[bytes | bytearray] = []
         self.finish_into(out.append)
         return b"".join(out)
 
@@ -345,6 +382,28 @@ class SeekableDecryptor:
             self._tail_verified = True
         return plain
 
+    def read_chunks(self, first: int, last: int) -> bytearray:
+        """Plaintext of chunks ``first..last`` (inclusive): one read, each chunk verified, all
+        of them before any byte is returned."""
+        if not 0 <= first <= last < self.chunk_count:
+            raise IndexError(f"chunks {first}..{last} out of range")
+        offset = HEADER_SIZE + first * CIPHER_CHUNK_SIZE
+        length = min((last - first + 1) * CIPHER_CHUNK_SIZE, self._ct_size - offset)
+        ct = self._read_at(offset, length)
+        if len(ct) != length:
+            raise IntegrityError(f"chunk {first}: truncated (file changed while reading)")
+        out = bytearray(length - (last - first + 1) * TAG_SIZE)
+        source, sink = memoryview(ct), memoryview(out)
+        for k, index in enumerate(range(first, last + 1)):
+            piece = source[k * CIPHER_CHUNK_SIZE : (k + 1) * CIPHER_CHUNK_SIZE]
+            final = index == self.chunk_count - 1
+            self._opener.open_into(index, piece,
+                                   sink[k * CHUNK_SIZE : k * CHUNK_SIZE + len(piece) - TAG_SIZE],
+                                   final=final, more_follows=not final)
+        if last == self.chunk_count - 1:
+            self._tail_verified = True
+        return out
+
     def iter_chunks(self) -> Iterator[bytes]:
         for i in range(self.chunk_count):
             yield self.read_chunk(i)
@@ -361,4 +420,21 @@ class SeekableDecryptor:
         for i in range(first, last + 1):
             plain = self.read_chunk(i)
             base = i * CHUNK_SIZE
+            yield plain[max(start - base, 0) : min(end - base, len(plain))]
+
+    def iter_batches(self, start: int, end: int, batch_bytes: int) -> Iterator[memoryview]:
+        """Plaintext bytes [start, end) in pieces of about ``batch_bytes`` (whole chunks are
+        read and verified together: one read and no joining per piece)."""
+        if not 0 <= start <= end <= self.size:
+            raise ValueError(f"range [{start}, {end}) outside blob of {self.size} bytes")
+        if start == end:
+            return
+        per_batch = max(1, batch_bytes // CHUNK_SIZE)
+        first, last = start // CHUNK_SIZE, (end - 1) // CHUNK_SIZE
+        if last != self.chunk_count - 1 and not self._tail_verified:
+            self.read_chunk(self.chunk_count - 1)
+        for batch_first in range(first, last + 1, per_batch):
+            batch_last = min(batch_first + per_batch - 1, last)
+            plain = memoryview(self.read_chunks(batch_first, batch_last))
+            base = batch_first * CHUNK_SIZE
             yield plain[max(start - base, 0) : min(end - base, len(plain))]

@@ -31,11 +31,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from pycrdt import merge_updates
 
 from sync.awareness import Identity
+from sync.commit import GroupCommitter
 from sync.connection import Connection
 from sync.errors import RoomUnavailable
 from sync.limits import StorageGuard, SyncLimits
 from sync.permission import Permission
-from sync.room import Room, RoomState
+from sync.room import Room, RoomState, load_state
 from sync.store import DocumentStore, validate_document_id
 from sync.transport import CloseCode, Transport
 
@@ -64,6 +65,8 @@ class RoomManager:
         self._stop_requested: anyio.Event | None = None
         self._stopped: anyio.Event | None = None
         self._exit_stack: AsyncExitStack | None = None
+        #: One writer thread for every room's durable writes (``sync.commit``).
+        self.committer: GroupCommitter | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -80,6 +83,8 @@ class RoomManager:
         if self._tg is not None:
             raise RuntimeError("RoomManager already started")
         self._stop_requested, self._stopped = anyio.Event(), anyio.Event()
+        self.committer = GroupCommitter()
+        self.committer.start()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -93,6 +98,9 @@ class RoomManager:
                     tg.cancel_scope.cancel()  # idle timers
         finally:
             self._tg = None
+            # Every room is closed: nothing more can be queued.
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self.committer.stop)
             self._stopped.set()
 
     async def stop(self) -> None:
@@ -158,8 +166,12 @@ class RoomManager:
     async def _load(self, tg: TaskGroup, document_id: str) -> Room:
         handle = await anyio.to_thread.run_sync(self.store.open, document_id)
         try:
+            # Snapshot + log tail are applied in a worker thread: a note with a long log
+            # must not stall every other room while it opens.
+            loaded = await anyio.to_thread.run_sync(load_state, document_id, handle.load())
             room = Room(document_id, handle, self.limits, on_failed=self._room_failed,
-                        storage_guard=self.storage_guard)
+                        storage_guard=self.storage_guard, committer=self.committer,
+                        loaded=loaded)
         except BaseException:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(handle.close)

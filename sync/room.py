@@ -18,10 +18,23 @@ The path of an update from a client::
   raw bytes: duplicates cost nothing, and peers only ever receive bytes our own
   encoder wrote.  Structs waiting for missing dependencies stay in the shadow
   until they integrate; they were never acknowledged, so nothing is promised.
-* Group commit: the writer task takes everything pending, appends it with one
-  fsync (in a worker thread), then applies and broadcasts.  Updates arriving
-  meanwhile form the next batch.  A batch is shielded from cancellation, so what
-  reached the log is also in ``doc`` -- which compaction relies on.
+* Group commit: the writer task takes everything pending and hands it to the
+  process's ``GroupCommitter`` (one writer thread, one round for every room's batch,
+  see ``sync.commit``); once it is durable it applies it and broadcasts.  Updates
+  arriving meanwhile form the next batch.  A batch is shielded from cancellation, so
+  what reached the log is also in ``doc`` -- which compaction relies on.
+* Fan-out, encode once: a batch's updates are merged into one update, encoded into
+  one frame, and that same ``bytes`` object is queued on every connection (the
+  origin is skipped when the whole batch is its own; otherwise it gets its own
+  edits back, a no-op for a Yjs client, as with the reference server).  Awareness
+  accepted meanwhile is coalesced the same way (the newest entry per client) and
+  goes out right after the batch's update: one presence frame per round, not one
+  per caret move per connection.
+* Loading (snapshot + log tail) and compaction's encoding of the state run in a
+  worker thread, so a large note opens without stalling the other rooms.  The
+  room's docs are not shared yet while loading; during compaction the thread only
+  reads ``doc`` (a read transaction) and the writer task, the only one that writes
+  ``doc``, waits for it.
 * A failed durable write fails the room: every connection is closed with
   INTERNAL_ERROR (nothing of theirs since the last batch was acknowledged; their
   clients resend on reconnect via step 1/2) and the manager unloads it, so the
@@ -41,6 +54,7 @@ from anyio.abc import TaskStatus
 from pycrdt import Doc, TransactionEvent, merge_updates
 
 from sync.awareness import AwarenessRegistry, stamp
+from sync.commit import GroupCommitter
 from sync.connection import Connection
 from sync.errors import (
     DocumentCorrupt,
@@ -69,7 +83,7 @@ from sync.protocol import (
 from sync.store import DocumentHandle
 from sync.transport import CloseCode
 
-__all__ = ["Room", "RoomState"]
+__all__ = ["LoadedState", "Room", "RoomState", "load_state"]
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +104,34 @@ def _reraise_fatal(exc: BaseException) -> None:
 
 
 @dataclass(eq=False, slots=True)
+class LoadedState:
+    """A document as loaded from its store, before any connection sees it."""
+
+    doc: Doc[Any]
+    shadow: Doc[Any]
+    size: int
+
+
+def load_state(document_id: str, updates: list[bytes]) -> LoadedState:
+    """Build a room's two docs from the stored updates (snapshot, then log records).
+
+    Blocking and CPU-bound for a long log: the manager runs it in a worker thread.  The
+    docs are new and reachable from nowhere else until this returns."""
+    doc: Doc[Any] = Doc()
+    for update in updates:
+        try:
+            doc.apply_update(update)
+        except BaseException as exc:
+            _reraise_fatal(exc)
+            raise DocumentCorrupt(f"document {document_id}: stored update fails") from None
+    updates.clear()  # the state is in the doc now; let the records go early
+    full = doc.get_update()
+    shadow: Doc[Any] = Doc()
+    shadow.apply_update(full)
+    return LoadedState(doc, shadow, len(full))
+
+
+@dataclass(eq=False, slots=True)
 class _Pending:
     update: bytes
     origin: Connection | None
@@ -106,19 +148,27 @@ class Room:
         *,
         on_failed: Callable[[Room], None] | None = None,
         storage_guard: StorageGuard | None = None,
+        committer: GroupCommitter | None = None,
+        loaded: LoadedState | None = None,
     ) -> None:
         self.document_id = document_id
         self._handle = handle
         self._limits = limits
         self._on_failed = on_failed
         self._storage_guard = storage_guard
-        self.doc: Doc[Any] = Doc()
-        full = self._load(handle.load())
+        self._committer = committer
+        if loaded is None:
+            loaded = load_state(document_id, handle.load())
+        self.doc: Doc[Any] = loaded.doc
         self._effects: list[bytes] = []
-        self._shadow = self._new_shadow(full)
-        self._doc_bytes = len(full)
+        self._shadow = loaded.shadow
+        self._shadow.observe(self._capture)
+        self._doc_bytes = loaded.size
         self._conns: dict[Connection, None] = {}
         self.awareness = AwarenessRegistry()
+        #: Awareness accepted since the last round, newest entry per client: sent as one
+        #: frame after the round's update (or at once when no batch is being committed).
+        self._presence: dict[int, AwarenessEntry] = {}
         self._pending: list[_Pending] = []
         self._pending_bytes = 0
         self._wake = anyio.Event()
@@ -130,15 +180,6 @@ class Room:
         self.init_lock = anyio.Lock()
 
     # -- state ------------------------------------------------------------------------
-
-    def _load(self, updates: list[bytes]) -> bytes:
-        for update in updates:
-            try:
-                self.doc.apply_update(update)
-            except BaseException as exc:
-                _reraise_fatal(exc)
-                raise DocumentCorrupt(f"document {self.document_id}: stored update fails") from None
-        return self.doc.get_update()
 
     def _capture(self, event: TransactionEvent) -> None:
         self._effects.append(event.update)
@@ -192,7 +233,7 @@ class Room:
             del self._conns[conn]
             removed = self.awareness.drop(conn)
             if removed:
-                self._broadcast(AwarenessUpdate(tuple(removed)), exclude=None)
+                self._queue_presence(removed)
         if not self._conns:
             self.request_compaction()
 
@@ -210,17 +251,22 @@ class Room:
             c.abort(code, reason)
         return len(matched)
 
-    def _broadcast(self, message: SyncUpdate | AwarenessUpdate, *,
-                   exclude: Connection | None) -> None:
-        """Queue ``message`` (encoded once) on every connection but ``exclude``."""
-        frame = encode(message)
-        if isinstance(message, SyncUpdate):
-            update, entries = message.update, None
-        else:
-            update, entries = None, message.entries
+    def _broadcast(self, frame: bytes, *, exclude: Connection | None) -> None:
+        """Queue ``frame`` -- the same bytes -- on every connection but ``exclude``."""
         for c in list(self._conns):
             if c is not exclude:
-                c.send(frame, update=update, awareness=entries)
+                c.send(frame)
+
+    def _queue_presence(self, entries: list[AwarenessEntry] | tuple[AwarenessEntry, ...]) -> None:
+        for e in entries:
+            self._presence.pop(e.client_id, None)  # re-inserted last: the newest order
+            self._presence[e.client_id] = e
+        self._wake.set()
+
+    def _flush_presence(self) -> None:
+        if self._presence:
+            entries, self._presence = tuple(self._presence.values()), {}
+            self._broadcast(encode(AwarenessUpdate(entries)), exclude=None)
 
     # -- incoming -------------------------------------------------------------------------
 
@@ -302,7 +348,9 @@ class Room:
                 principal = None if identity is None else identity.id
                 accepted = self.awareness.apply(conn, entries, principal)
                 if accepted:
-                    self._broadcast(AwarenessUpdate(tuple(accepted)), exclude=conn)
+                    # The sender gets its own entries back with the round's frame: same
+                    # clock, so its client ignores them (y-protocols' awareness does).
+                    self._queue_presence(accepted)
             case QueryAwareness():
                 conn.send(encode(AwarenessUpdate(tuple(self.awareness.snapshot()))))
             case PermissionDenied():
@@ -382,6 +430,9 @@ class Room:
                 with anyio.CancelScope(shield=True):
                     if self._pending:
                         await self._commit_batch()
+                    # Presence that arrived while the batch was on its way to disk goes
+                    # out after it: a caret never points into content not yet sent.
+                    self._flush_presence()
                     if self.state is not RoomState.FAILED and self._compaction_due():
                         await self._compact()
                 if self.state is not RoomState.OPEN and not self._pending:
@@ -398,21 +449,30 @@ class Room:
         self._pending_bytes = 0
         self._space.set()
         self._space = anyio.Event()
+        updates = [p.update for p in batch]
         try:
-            await anyio.to_thread.run_sync(self._handle.append_many, [p.update for p in batch])
+            if self._committer is not None:
+                await self._committer.commit(self._handle, updates)
+            else:
+                await anyio.to_thread.run_sync(self._handle.append_many, updates)
         except Exception as exc:
             self._fail(exc, batch)
             return
+        try:
+            for update in updates:
+                self.doc.apply_update(update)
+            # One update, one frame, the same bytes for every connection.
+            merged = updates[0] if len(updates) == 1 else bytes(merge_updates(*updates))
+        except BaseException as exc:
+            # Cannot happen for updates the shadow integrated; if it does, the room's
+            # doc no longer matches the log: reload from disk.
+            _reraise_fatal(exc)
+            self._fail(exc, batch)
+            return
+        origins = {p.origin for p in batch}
+        only = origins.pop() if len(origins) == 1 else None
+        self._broadcast(encode(SyncUpdate(merged)), exclude=only)
         for item in batch:
-            try:
-                self.doc.apply_update(item.update)
-            except BaseException as exc:
-                # Cannot happen for an update the shadow integrated; if it does, the
-                # room's doc no longer matches the log: reload from disk.
-                _reraise_fatal(exc)
-                self._fail(exc, batch)
-                return
-            self._broadcast(SyncUpdate(item.update), exclude=item.origin)
             item.done.set()
 
     def _fail(self, exc: BaseException, batch: list[_Pending]) -> None:
@@ -440,7 +500,9 @@ class Room:
 
     async def _compact(self) -> None:
         self._compact_requested = False
-        state = self.doc.get_update()
+        # Encoding a large state takes a while: off the event loop.  Only this task
+        # writes ``doc``, and it waits here; readers on the loop meanwhile are fine.
+        state = await anyio.to_thread.run_sync(self.doc.get_update)
         try:
             await anyio.to_thread.run_sync(self._handle.compact, state)
         except Exception:

@@ -101,6 +101,19 @@ class DocumentHandle(Protocol):
         """Durably append (one fsync); raise (never return) if not durable."""
         ...
 
+    def write_many(self, updates: Sequence[bytes]) -> None:
+        """``append_many`` without the fsync: written, not yet durable (``sync`` follows)."""
+        ...
+
+    def sync(self, *, flushed: bool = False) -> None:
+        """Make what ``write_many`` wrote durable; raise (never return) if not.
+        ``flushed``: its filesystem was just synced whole (``syncfs``) without error."""
+        ...
+
+    def fileno(self) -> int:
+        """The file descriptor of the log ``write_many`` appends to."""
+        ...
+
     def compact(self, state: bytes) -> None:
         """Replace snapshot + log by ``state``, which must contain every appended update."""
         ...
@@ -321,6 +334,15 @@ class FileDocumentHandle:
 
     def append_many(self, updates: Sequence[bytes]) -> None:
         self._log.append_many(updates)
+
+    def write_many(self, updates: Sequence[bytes]) -> None:
+        self._log.write_many(updates)
+
+    def sync(self, *, flushed: bool = False) -> None:
+        self._log.sync(flushed=flushed)
+
+    def fileno(self) -> int:
+        return self._log.fileno()
 
     def compact(self, state: bytes) -> None:
         _checkpoint("start")

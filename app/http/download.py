@@ -4,11 +4,14 @@ Content-Disposition that only shows known-harmless types inline."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Mapping
 from urllib.parse import quote
 
-from starlette.responses import Response, StreamingResponse
+import anyio
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
 
+from app.http.blob_io import run_blob_io
 from storage import BlobReader
 
 # Shown in the browser; everything else (HTML, SVG, XML, JS, unknown) is a download, because a
@@ -29,6 +32,7 @@ DOWNLOAD_CSP = "default-src 'none'; img-src 'self'; object-src 'self'; frame-anc
 # Debian build the browser tests use), and its download button keeps working.
 SANDBOX = "; sandbox allow-downloads"
 SEND_BYTES = 1024 * 1024
+PREFETCH_PIECES = 2
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -102,11 +106,10 @@ def blob_response(reader: BlobReader, *, filename: str, mime: str, sha256: str,
         start, end = wanted
         headers["Content-Range"] = f"bytes {start}-{end - 1}/{size}"
         headers["Content-Length"] = str(end - start)
-        return StreamingResponse(_closing(reader, reader.iter_range(start, end)), status_code=206,
-                                 media_type=media_type, headers=headers)
+        return BlobStreamResponse(reader, start, end, status_code=206, media_type=media_type,
+                                  headers=headers)
     headers["Content-Length"] = str(size)
-    return StreamingResponse(_closing(reader, reader.iter_chunks()), media_type=media_type,
-                             headers=headers)
+    return BlobStreamResponse(reader, 0, size, media_type=media_type, headers=headers)
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -115,22 +118,70 @@ def _etag_matches(header: str, etag: str) -> bool:
     return "*" in tags or etag in tags
 
 
-def _closing(reader: BlobReader, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    """Decrypted chunks in pieces of about a megabyte, closing the reader at the end.
+class BlobStreamResponse(Response):
+    """Plaintext bytes [start, end) of a blob, decrypted in blob I/O threads (:mod:`app.http.
+    blob_io`) up to ``PREFETCH_PIECES`` pieces of ``SEND_BYTES`` ahead of the socket: the next
+    piece is read and verified while the last one is sent. Every piece is verified in full
+    before any of its bytes is sent. The reader is closed at the end, whatever happened.
 
-    Starlette runs a synchronous iterator in a worker thread, one hop per item: handing out
-    the 64 KiB blob chunks one by one made the thread hops, not the decryption, the cost of a
-    large download. Memory stays at one piece."""
-    try:
-        batch: list[bytes] = []
-        size = 0
-        for chunk in chunks:
-            batch.append(chunk)
-            size += len(chunk)
-            if size >= SEND_BYTES:
-                yield b"".join(batch)
-                batch, size = [], 0
-        if batch:
-            yield b"".join(batch)
-    finally:
-        reader.close()
+    A failure mid-stream (a chunk that does not verify) is raised after the pieces before it
+    went out: the body stops short of its Content-Length and the server drops the connection,
+    which is how a client learns that a download failed once the status was sent."""
+
+    def __init__(self, reader: BlobReader, start: int, end: int, *, status_code: int = 200,
+                 media_type: str, headers: Mapping[str, str]) -> None:
+        self.reader = reader
+        self.start, self.end = start, end
+        self.status_code = status_code
+        self.media_type = media_type
+        self.background = None
+        self.init_headers(headers)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await self._stream(receive, send)
+        finally:
+            # After _stream: its producer thread has stopped using the reader.
+            self.reader.close()
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        pieces = self.reader.iter_batches(self.start, self.end, SEND_BYTES)
+        to_socket, from_reader = anyio.create_memory_object_stream[memoryview](PREFETCH_PIECES)
+        failure: Exception | None = None
+
+        async def produce() -> None:
+            nonlocal failure
+            try:
+                async with to_socket:
+                    while (piece := await run_blob_io(next, pieces, None)) is not None:
+                        await to_socket.send(piece)
+            except anyio.BrokenResourceError:
+                pass  # the sending side stopped (and says why)
+            except Exception as exc:
+                failure = exc
+
+        async def watch_for_disconnect() -> None:
+            # This server's send() ignores a gone client (ASGI spec 2.3): stop decrypting.
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            tasks.cancel_scope.cancel()
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watch_for_disconnect)
+            tasks.start_soon(produce)
+            try:
+                await send({"type": "http.response.start", "status": self.status_code,
+                            "headers": self.raw_headers})
+                async with from_reader:
+                    async for piece in from_reader:
+                        await send({"type": "http.response.body", "body": piece,
+                                    "more_body": True})
+                if failure is None:
+                    await send({"type": "http.response.body", "body": b"", "more_body": False})
+            except Exception as exc:
+                # Kept out of an exception group: a client gone away is an OSError to
+                # the server, as it is for any response.
+                failure = failure or exc
+            tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure

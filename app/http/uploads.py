@@ -2,8 +2,14 @@
 
 Starlette's ``request.form()`` spools file parts to a temporary file in plaintext; SECURITY.md
 forbids plaintext on disk, so we drive python-multipart's parser ourselves and hand the bytes
-of the ``file`` part to :class:`storage.BlobWriter` as they arrive (memory stays bounded by one
-buffer whatever the size of the file).
+of the ``file`` part to :class:`storage.BlobWriter` as they arrive.
+
+A pipeline, so that the disk and the network work at the same time: the event loop receives
+and parses the body and cuts each file into batches of ``FLUSH_BYTES``; a short queue
+(``QUEUE_BATCHES``) takes them to the part's writer in a blob I/O thread (:mod:`app.http.blob_io`),
+which hashes a batch while it encrypts and writes it. When the queue is full the loop stops
+reading the body (TCP pushes back on the client), so memory stays at a few batches per upload
+whatever the size of the file.
 """
 
 from __future__ import annotations
@@ -12,10 +18,12 @@ import unicodedata
 from dataclasses import dataclass, field
 
 import anyio
+from anyio.abc import TaskGroup
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from app.errors import BadRequest, HTTPError, PayloadTooLarge, UnsupportedMediaType
+from app.http.blob_io import run_blob_io
 from app.i18n import N_
 from app.services.documents import ReceivedFile
 from indexer import sniff_mime_async
@@ -23,6 +31,7 @@ from indexer.extract import SNIFF_BYTES
 from storage import BlobInfo, BlobStore, BlobWriter
 
 FLUSH_BYTES = 1024 * 1024
+QUEUE_BATCHES = 2
 MAX_PARTS = 8  # besides the file parts: form fields
 MAX_FIELD_BYTES = 64 * 1024
 MAX_FILENAME_CHARS = 255
@@ -54,7 +63,52 @@ class _Part:
     size: int = 0
     ended: bool = False
     writer: BlobWriter | None = None
+    feeder: _Feeder | None = None
     info: BlobInfo | None = None
+
+
+class _Feeder:
+    """Writes one part's batches into its blob writer, in blob I/O threads, in order.
+
+    ``run`` never raises (but for cancellation): a failed write is kept in ``error`` and
+    raised to the receiving side by its next ``put`` or by ``drain``; the writer aborted
+    itself (no temp file is left)."""
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self.writer = writer
+        self._send, self._receive = anyio.create_memory_object_stream[bytearray](QUEUE_BATCHES)
+        self._stopped = anyio.Event()
+        self.error: Exception | None = None
+
+    async def run(self) -> None:
+        try:
+            async for batch in self._receive:
+                await run_blob_io(self.writer.write, batch)
+        except Exception as exc:
+            self.error = exc
+        finally:
+            self.close()  # a sender waiting for room fails at once
+            self._stopped.set()
+
+    def close(self) -> None:
+        self._receive.close()
+        self._send.close()
+
+    async def put(self, batch: bytearray) -> None:
+        if self.error is None:
+            try:
+                await self._send.send(batch)
+            except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                pass  # the writer failed meanwhile: its error follows
+        if self.error is not None:
+            raise self.error
+
+    async def drain(self) -> None:
+        """Wait until every batch is written (not yet committed)."""
+        self._send.close()
+        await self._stopped.wait()
+        if self.error is not None:
+            raise self.error
 
 
 class _Receiver:
@@ -115,7 +169,7 @@ class _Receiver:
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         if self.error is not None:
             return
-        chunk = data[start:end]
+        chunk = memoryview(data)[start:end]  # no copy until it lands in the part's batch
         if isinstance(self.current, _Part):
             part = self.current
             part.size += len(chunk)
@@ -139,30 +193,52 @@ class _Receiver:
         self.current = None
 
 
-async def _pump(store: BlobStore, receiver: _Receiver) -> None:
-    """Move buffered bytes into the parts' encrypted writers; commit the parts that ended."""
+async def _pump(store: BlobStore, receiver: _Receiver, tasks: TaskGroup) -> None:
+    """Queue each part's full batch for its writer; commit the parts that ended."""
     for part in receiver.files:
         if part.info is not None:
             continue
         if part.ended or len(part.buffer) >= FLUSH_BYTES:
-            if part.writer is None:
-                part.writer = await anyio.to_thread.run_sync(store.open_writer)
+            if part.writer is None or part.feeder is None:
+                part.writer = await run_blob_io(store.open_writer)
+                part.feeder = _Feeder(part.writer)
+                tasks.start_soon(part.feeder.run)
             if part.buffer:
-                data = bytes(part.buffer)
-                part.buffer.clear()
-                await anyio.to_thread.run_sync(part.writer.write, data)
+                batch, part.buffer = part.buffer, bytearray()
+                await part.feeder.put(batch)
             if part.ended:
-                part.info = await anyio.to_thread.run_sync(part.writer.commit)
-                part.writer = None
+                await part.feeder.drain()
+                part.info = await run_blob_io(part.writer.commit)
+                part.writer = part.feeder = None
 
 
 async def _discard(store: BlobStore, parts: list[_Part]) -> None:
+    """Called once no feeder runs any more (their task group has exited)."""
     with anyio.CancelScope(shield=True):
         for part in parts:
+            if part.feeder is not None:
+                part.feeder.close()
             if part.writer is not None:
-                await anyio.to_thread.run_sync(part.writer.abort)
+                await run_blob_io(part.writer.abort)
             if part.info is not None:
-                await anyio.to_thread.run_sync(store.delete, part.info.blob_id)
+                await run_blob_io(store.delete, part.info.blob_id)
+
+
+async def _receive(request: Request, parser: MultipartParser, receiver: _Receiver,
+                   store: BlobStore, tasks: TaskGroup) -> None:
+    async for chunk in request.stream():
+        try:
+            parser.write(chunk)
+        except Exception as exc:  # python-multipart raises its own parse errors
+            raise BadRequest(f"The multipart body is malformed: {exc}",
+                             code="bad_multipart") from exc
+        if receiver.error is not None:
+            raise receiver.error
+        await _pump(store, receiver, tasks)
+    parser.finalize()
+    if receiver.error is not None:
+        raise receiver.error
+    await _pump(store, receiver, tasks)
 
 
 async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
@@ -191,19 +267,17 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
         "on_part_end": receiver.on_part_end,
     })
     try:
-        async for chunk in request.stream():
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
             try:
-                parser.write(chunk)
-            except Exception as exc:  # python-multipart raises its own parse errors
-                raise BadRequest(f"The multipart body is malformed: {exc}",
-                                 code="bad_multipart") from exc
-            if receiver.error is not None:
-                raise receiver.error
-            await _pump(store, receiver)
-        parser.finalize()
-        if receiver.error is not None:
-            raise receiver.error
-        await _pump(store, receiver)
+                await _receive(request, parser, receiver, store, tasks)
+            except Exception as exc:
+                # Raised below, after the feeders stopped, as itself (not in an
+                # exception group): callers answer HTTPError and storage errors by type.
+                failure = exc
+                tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
         if not receiver.files:
             raise BadRequest(N_("The upload has no part named 'file'."), field="file",
                              code="no_file")
@@ -227,4 +301,4 @@ async def receive_files(request: Request, store: BlobStore, max_bytes: int, *,
 
 async def delete_blobs(store: BlobStore, received: list[ReceivedFile]) -> None:
     for item in received:
-        await anyio.to_thread.run_sync(store.delete, item.blob.blob_id)
+        await run_blob_io(store.delete, item.blob.blob_id)

@@ -2,6 +2,7 @@
 
 from app.models.accounts import AccountToken, ApiToken, LoginFailure, User, WebSession
 from app.models.activity import Activity, Follow, Notification, NotificationSettings
+from app.models.audit import AuditEvent
 from app.models.base import Base, new_id, utcnow
 from app.models.discussions import Comment
 from app.models.documents import Blob, Document, DocumentVersion
@@ -23,6 +24,7 @@ __all__ = [
     "AccessLevel",
     "AccountToken",
     "Activity",
+    "AuditEvent",
     "ApiToken",
     "Base",
     "Blob",

@@ -1,6 +1,7 @@
 """Uploads from the pages, for browsers without JavaScript: a plain ``multipart/form-data``
 form post to ``/folders/{fid}/upload`` (several files) or ``/documents/{id}/upload`` (a new
-version). With JavaScript, ``web/static/upload.js`` sends each file to the JSON API instead.
+version); and the site administrators' form that imports a group archive (``/admin/import``).
+With JavaScript, ``web/static/upload.js`` sends each file to the JSON API instead.
 
 The steps are the API's (one orchestrator, :mod:`app.http.upload_flow`): refuse early (who,
 CSRF, right, quota) before a byte is stored → stream each file part into an encrypted blob
@@ -31,10 +32,11 @@ from app.errors import (
 )
 from app.http.context import Ctx, authenticate, in_transaction
 from app.http.cookies import apply_cookies
+from app.http.exchange import import_upload, require_site_admin
 from app.http.upload_flow import Refused, Step, Stored, UploadSteps, run_upload
 from app.pages.context import file_page_result, folder_page_result
 from app.pages.forms import N_, FormError, refused
-from app.pages.framework import Page, PageCtx
+from app.pages.framework import Page, PageCtx, PageResult, page
 from app.pages.render import choose_language, format_size, gettext, render_html
 from app.services import documents, folders
 from app.services.documents import ReceivedFile
@@ -161,8 +163,42 @@ async def version_upload(request: Request) -> Response:
                          store=store, build=build, single=True)
 
 
+IMPORT_PATH = "/admin/import"
+
+
+def _import_form(p: PageCtx, error: FormError | None = None) -> Page:
+    require_site_admin(p.ctx)
+    return Page("group_import.html", {
+        "error": error.message if error else None, "field": error.field if error else None,
+        "values": {}}, status=error.status if error else 200)
+
+
+def import_form(p: PageCtx) -> PageResult:
+    return _import_form(p)
+
+
+async def import_upload_page(request: Request) -> Response:
+    def precheck(ctx: Ctx) -> None:
+        require_site_admin(ctx)
+
+    def store(ctx: Ctx, received: list[ReceivedFile]) -> Stored[str]:
+        fields = received[0].fields
+        owner = fields.get("owner", "").strip() or None
+        plain = fields.get("kind") == "plain"
+        name = fields.get("plain_name", "").strip()[:120] or \
+            received[0].filename.rsplit(".", 1)[0][:120] or "Import"
+        result = import_upload(ctx, received[0], owner, name if plain else None)
+        # The archive is not kept: its contents now live in the group's own blobs.
+        return Stored(f"/groups/{result.group_id}", unused=(received[0],))
+
+    return await _upload(request, path=IMPORT_PATH, precheck=precheck, store=store,
+                         build=_import_form, single=True)
+
+
 def routes() -> list[BaseRoute]:
     return [
         Route("/folders/{fid}/upload", folder_upload, methods=["POST"]),
         Route("/documents/{doc_id}/upload", version_upload, methods=["POST"]),
+        page(IMPORT_PATH, import_form),
+        Route(IMPORT_PATH, import_upload_page, methods=["POST"]),
     ]

@@ -73,7 +73,7 @@ def current_state(manager: RoomManager, doc: Document) -> bytes:
 def render(state: bytes, fmt: str, *, max_depth: int = MAX_DEPTH) -> str:
     renderer = RENDERERS.get(fmt)
     if renderer is None:
-        raise BadRequest(N_("format must be html, markdown or text"), field="format")
+        raise BadRequest(N_("format must be html, markdown, text, odt or docx"), field="format")
     if fmt == "html":
         # Pages put this in as trusted markup: sanitized like comments, one mistake is not enough.
         return sanitize_note(renderer(state, max_depth=max_depth))

@@ -213,7 +213,7 @@ class EncryptedFileStorage(FileStorage):  # type: ignore[misc]  # whoosh is unty
             + struct.pack(">H", len(wrapped)) + wrapped
         )
         enc = Encryptor(dek, file_id)
-        out: list[bytes] = [prefix]
+        out: list[bytes | bytearray] = [prefix]
         enc.feed(plaintext, out.append)
         enc.finish_into(out.append)
         path = Path(self._fpath(name))

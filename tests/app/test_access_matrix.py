@@ -68,6 +68,9 @@ POST join    missing  401  404   404    404    404    404    404       404      
 GET trash    open     401  200   200    200    200    200    403       403      403
 GET trash    closed   401  200   200    200    200    200    403       403      403
 GET trash    missing  401  404   404    404    404    404    404       404      404
+GET export   open     401  200   200    200    200    200    404       404      404
+GET export   closed   401  200   200    200    200    200    404       404      404
+GET export   missing  401  404   404    404    404    404    404       404      404
 PAGE group   open     303  200   200    200    200    200    200       200      200
 PAGE group   closed   303  200   200    200    200    200    200       200      200
 PAGE group   missing  303  404   404    404    404    404    404       404      404
@@ -149,6 +152,10 @@ PATHS: dict[str, tuple[str, str]] = {
     "PATCH group": ("PATCH", API + "/groups/{id}"),
     "POST join": ("POST", API + "/groups/{id}/join"),
     "GET trash": ("GET", API + "/groups/{id}/trash"),
+    "GET export": ("GET", API + "/groups/{id}/export"),
+    "POST import": ("POST", API + "/groups/import"),
+    "PAGE import": ("GET", "/admin/import"),
+    "GET me/export": ("GET", API + "/users/me/export"),
     "PAGE group": ("GET", "/groups/{id}"),
     "GET folder": ("GET", API + "/folders/{id}"),
     "POST folders": ("POST", API + "/folders/{id}/folders"),
@@ -554,3 +561,39 @@ def test_page_rows_are_listed() -> None:
     """The page rows are part of the matrix; they run as soon as the routes exist."""
     page_cells = [key for key in (*GROUP_CELLS, *FOLDER_CELLS) if key[1].startswith("PAGE")]
     assert len(page_cells) == len(ROLES) * 9
+
+
+# Leaving with your data, beyond one group: importing a group archive is for site
+# administrators (API and page); one's own data is for everyone signed in.
+EXCHANGE_TABLE = """
+path            object anon owner gadmin member viewer editor requester outsider siteadmin
+POST import     archive 401  403   403    403    403    403    403       403      201
+PAGE import     form    303  403   403    403    403    403    403       403      200
+GET me/export   self    401  200   200    200    200    200    200       200      200
+"""
+EXCHANGE_CELLS = parse_table(EXCHANGE_TABLE)
+
+
+@pytest.fixture(scope="module")
+def group_archive(world: World) -> bytes:
+    response = world.client("owner").get(f"{API}/groups/{world.groups['open'].id}/export")
+    assert response.status_code == 200, describe(response)
+    return response.content
+
+
+@pytest.mark.parametrize(("role", "path", "obj", "expected"), _params(EXCHANGE_CELLS))
+def test_exchange_matrix(world: World, group_archive: bytes, role: str, path: str, obj: str,
+                         expected: str) -> None:
+    client = world.client(role)
+    if path == "POST import":
+        response = client.post(f"{API}/groups/import",
+                               files={"file": ("g.zip", group_archive, "application/zip")})
+    elif path == "PAGE import":
+        response = client.get("/admin/import")
+    else:
+        response = client.get(f"{API}/users/me/export")
+    assert response.status_code == int(expected), f"{role}: {describe(response)}"
+    if path != "PAGE import" and response.status_code >= 400:
+        expect_error(response, int(expected))
+    if path == "PAGE import" and expected == "303":
+        assert response.headers["location"].startswith("/login")

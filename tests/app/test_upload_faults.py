@@ -166,15 +166,20 @@ async def test_fsync_eio_of_the_directory_after_the_rename(
 async def test_enospc_mid_stream(site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
     doc_id, _ = await _document_with_one_version(site)
     before = site.blob_files()
-    written: list[int] = []
+    real_write = os.write
+    written = [0]
+    calls: list[int] = []
 
-    def disk_full_after_a_megabyte(fd: int) -> bool:
-        if not _is_blob_fd(fd, site.data_dir):
-            return False
-        written.append(fd)
-        return len(written) > 16  # 16 chunks of 64 KiB went through, then the disk is full
+    def fake(fd: int, data: Any) -> int:
+        # Counted in bytes, not calls: the writer hands the disk whole batches of chunks.
+        if _is_blob_fd(fd, site.data_dir):
+            if written[0] >= 1024 * 1024:  # a megabyte went through, then the disk is full
+                calls.append(fd)
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            written[0] += memoryview(data).nbytes
+        return real_write(fd, data)
 
-    fake = _failing(os.write, disk_full_after_a_megabyte, errno.ENOSPC)
+    fake.calls = calls  # type: ignore[attr-defined]
     monkeypatch.setattr(os, "write", fake)
     response = await site.call("POST", f"/documents/{doc_id}/versions",
                                files={"file": ("plan.bin", NEW, "application/octet-stream")})

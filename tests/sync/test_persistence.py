@@ -88,15 +88,19 @@ async def test_group_commit_batches_updates_during_fsync(
 ) -> None:
     gate = threading.Event()
     batches: list[int] = []
-    original = FileDocumentHandle.append_many
+    write_many, sync = FileDocumentHandle.write_many, FileDocumentHandle.sync
 
-    def slow_append(self: FileDocumentHandle, updates: Sequence[bytes]) -> None:
+    def counting_write(self: FileDocumentHandle, updates: Sequence[bytes]) -> None:
         batches.append(len(updates))
+        write_many(self, updates)
+
+    def slow_sync(self: FileDocumentHandle, *, flushed: bool = False) -> None:
         if len(batches) == 1:
             gate.wait(5)  # the first fsync is "in flight" until the test releases it
-        original(self, updates)
+        sync(self, flushed=flushed)
 
-    monkeypatch.setattr(FileDocumentHandle, "append_many", slow_append)
+    monkeypatch.setattr(FileDocumentHandle, "write_many", counting_write)
+    monkeypatch.setattr(FileDocumentHandle, "sync", slow_sync)
     alice, bob = YClient("alice"), YClient("bob")
     async with anyio.create_task_group() as tg:
         await alice.connect(tg, manager)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -119,40 +118,23 @@ async def test_memory_transport_close_releases_blocked_sender() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_typists_alternating_updates_and_caret_moves_are_merged_while_queued() -> None:
-    """Every key press is a document update and a caret move: queued for a slow reader they
-    alternate, and merging only neighbours of one kind merged nothing (the queue grew one
-    group per message until SLOW_CONSUMER).  Updates pass the queued presence instead."""
-    from pycrdt import Doc, Text
-
+async def test_queued_frames_are_sent_untouched_and_the_queue_is_bounded() -> None:
+    """The room coalesces per round; a connection sends the frames it is given, the same
+    bytes, in order, and a reader that lets its queue fill is closed (SLOW_CONSUMER)."""
     from sync.connection import Connection
     from sync.permission import Permission
-    from sync.protocol import AwarenessUpdate, SyncUpdate, decode_frame, encode
+    from sync.transport import CloseCode
 
     server_end, client_end = memory_transport_pair()
     conn = Connection(server_end, Permission.EDIT, "k", SyncLimits(max_queued_messages=8))
-    doc: Doc[Any] = Doc()
-    text = doc.get("t", type=Text)
-    updates: list[bytes] = []
-    doc.observe(lambda event: updates.append(event.update))
-    for i in range(100):
-        text += f"{i} "
-        conn.send(encode(SyncUpdate(updates[-1])), update=updates[-1])
-        entry = AwarenessEntry(doc.client_id, i + 1, json.dumps({"cursor": i}))
-        conn.send(encode(AwarenessUpdate((entry,))), awareness=(entry,))
-    assert conn.closed is False
-    # The head (being sent) and the caret move behind it, then one run of updates and one
-    # of presence: content is never held back behind presence.
-    assert conn.queued[0] == 4
-    sent = [m for group in conn._queue for frame in group.merged() for m in decode_frame(frame)]
-    assert [type(m) for m in sent] == [SyncUpdate, AwarenessUpdate, SyncUpdate, AwarenessUpdate]
-    replica: Doc[Any] = Doc()
-    for m in sent[0::2]:
-        assert isinstance(m, SyncUpdate)
-        replica.apply_update(m.update)
-    assert str(replica.get("t", type=Text)) == str(text)
-    carets = [[json.loads(e.state) for e in m.entries] for m in sent[1::2]
-              if isinstance(m, AwarenessUpdate)]
-    assert carets == [[{"cursor": 0}], [{"cursor": 99}]]
+    frames = [bytes([0, 2, 1, i]) for i in range(8)]
+    for frame in frames:
+        conn.send(frame)
+    assert conn.queued == (8, 32) and not conn.closed
+    assert list(conn._queue) == frames
+    assert all(a is b for a, b in zip(conn._queue, frames, strict=True))
+    conn.send(b"one too many")
+    assert conn.close_code == CloseCode.SLOW_CONSUMER
+    assert conn.queued == (0, 0)
     await server_end.close()
     await client_end.close()

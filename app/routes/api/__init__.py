@@ -5,6 +5,7 @@ from app.routes.api import (  # noqa: F401 - registers routes
     activity,
     discussions,
     documents,
+    exchange,
     folders,
     groups,
     live,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.responses import Response
 
 from app.access import Action
@@ -23,6 +25,8 @@ from app.schemas.documents import (
 from app.services import documents, folders, notes
 from app.services.blobs import open_blob
 from app.services.documents import ReceivedFile
+from app.services.note_docx import DOCX_MIME, note_to_docx
+from app.services.odt import ODT_MIME, note_to_odt
 
 TAG = "documents"
 
@@ -91,7 +95,8 @@ def _download(ctx: Ctx, doc: Document, number: int) -> Response:
 
 
 @router.route("GET", "/documents/{doc_id}/content",
-              summary="The current bytes (Range supported)", tag=TAG, response=None)
+              summary="The current bytes (Range supported); a note as "
+              "?format=markdown|html|text|odt|docx", tag=TAG, response=None)
 def get_content(ctx: Ctx, doc_id: str) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
@@ -99,10 +104,23 @@ def get_content(ctx: Ctx, doc_id: str) -> Response:
     return _download(ctx, doc, doc.current_version)
 
 
+DOCUMENT_FORMATS: dict[str, tuple[Callable[[str, str], bytes], str]] = {
+    "odt": (note_to_odt, ODT_MIME), "docx": (note_to_docx, DOCX_MIME)}
+
+
 def _note_response(ctx: Ctx, state: bytes, title: str) -> Response:
-    """A note rendered as ``?format=markdown`` (default), ``html`` or ``text``; the HTML is
-    our renderer's (escaped text, safe links) and is still served sandboxed."""
+    """A note rendered as ``?format=markdown`` (default), ``html``, ``text``, ``odt`` or
+    ``docx``; the HTML is our renderer's (escaped text, safe links) and is still served
+    sandboxed."""
     fmt = ctx.conn.query_params.get("format", "markdown")
+    if fmt in DOCUMENT_FORMATS:
+        # OpenDocument text (the open standard Dutch government bodies must accept) or Word:
+        # a download, written from the note's own HTML.
+        html = notes.render(state, "html", max_depth=ctx.settings.note_max_depth)
+        write, mime = DOCUMENT_FORMATS[fmt]
+        return Response(write(title, html), media_type=mime, headers={
+            "Content-Disposition": content_disposition(f"{title}.{fmt}", inline=False),
+            "X-Content-Type-Options": "nosniff", "Cache-Control": "private, no-store"})
     body = notes.render(state, fmt, max_depth=ctx.settings.note_max_depth)
     ext = {"html": "html", "markdown": "md", "text": "txt"}[fmt]
     return Response(body, media_type=f"{notes.MEDIA_TYPES[fmt]}; charset=utf-8", headers={
