@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     max_json_bytes: Positive = Field(
         default=256 * 1024, description="Largest accepted JSON or form request body in bytes.",
     )
+    audit_days: Positive = Field(
+        default=365, description="Days the audit log keeps an entry (plein maintenance "
+                                 "forgets older ones).",
+    )
     require_totp_for_admins: bool = Field(
         default=False,
         description="Site administrators must use two-step sign-in (TOTP): without it they "

@@ -55,6 +55,7 @@ def login(p: PageCtx) -> PageResult:
         return Page("login_otp.html", {"next": next_url,
                                        "pending": pending_sign_in(p, user.id)})
     p.ctx.sign_in(user)
+    accounts.logged_in(p.db, user, ip=p.client_ip, method="password")
     return Redirect(next_url)
 
 
@@ -84,8 +85,10 @@ def login_otp(p: PageCtx) -> PageResult:
                     status=429)
     if not ok:
         # The failure is committed with this answer (it counts towards the delay).
+        accounts.login_failed(p.db, email=user.email, user=user, ip=p.client_ip, reason="otp")
         return Page("login_otp.html", {**context, "error_key": "invalid"}, status=401)
     p.ctx.sign_in(user)
+    accounts.logged_in(p.db, user, ip=p.client_ip, method="totp")
     return Redirect(next_url)
 
 

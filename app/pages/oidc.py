@@ -120,6 +120,7 @@ def _signed_in(p: PageCtx, user_id: str, next_url: str) -> PageResult:
         return Page("login_otp.html", {"next": next_url, "pending": signed_note(
             p, OTP_PENDING, {"uid": user.id}, OTP_PENDING_SECONDS)})
     p.ctx.sign_in(user)
+    accounts.logged_in(p.db, user, ip=p.client_ip, method="sso")
     return Redirect(next_url)
 
 

@@ -20,7 +20,7 @@ from app.models import (
     WebSession,
     utcnow,
 )
-from app.services import account_links
+from app.services import account_links, audit
 from app.services.mail import Mail
 from app.services.passwords import Passwords
 from app.settings import Settings
@@ -174,11 +174,26 @@ def authenticate(
     ok = passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         record_failure(db, email, ip, now)
+        login_failed(db, email=email, user=user, ip=ip, reason="password")
         return None
     clear_failures(db, email, ip)
     if passwords.needs_rehash(user.password_hash):
         user.password_hash = passwords.hash(password)
     return user
+
+
+def logged_in(db: Session, user: User, *, ip: str, method: str) -> None:
+    """Audit a completed sign-in (``method``: password, totp, recovery, sso)."""
+    audit.record(db, "session.login", actor_id=user.id, object_type="user", object_id=user.id,
+                 ip=ip, detail={"method": method})
+
+
+def login_failed(db: Session, *, email: str, user: User | None, ip: str, reason: str) -> None:
+    """Audit a refused sign-in (``reason``: password, otp). The address tried is in the sealed
+    detail; the object is the account when there is one."""
+    audit.record(db, "session.login_failed", actor_id=None, object_type="user",
+                 object_id=user.id if user else "", ip=ip,
+                 detail={"email": email, "reason": reason})
 
 
 # -- sessions --------------------------------------------------------------------------------

@@ -72,10 +72,14 @@ def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
             return None
         if not twostep.verify(ctx.db, ctx.settings, user, body.otp, ctx.client_ip):
             # Committed first, so the wrong code counts towards the growing delay.
+            accounts.login_failed(ctx.db, email=user.email, user=user, ip=ctx.client_ip,
+                                  reason="otp")
             ctx.deferred_error = NotSignedIn(N_("The code is wrong or has been used already."),
                                              code="invalid_otp")
             return None
     ctx.sign_in(user)
+    accounts.logged_in(ctx.db, user, ip=ctx.client_ip,
+                       method="totp" if body.otp else "password")
     return UserOut.of(user)
 
 
