@@ -23,6 +23,9 @@ from tests.app.test_pages import csrf_of
 from tests.live import LiveServer, unique
 from tests.oidc_provider import OpenIdProvider, running_provider
 
+# A real server and a real provider, each a process of its own.
+pytestmark = pytest.mark.server
+
 PASSWORD = "correct horse battery staple"
 CLIENT_ID = "plein"
 CODE_TTL = 4
