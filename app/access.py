@@ -15,6 +15,10 @@ a fixed number of queries). Rules, in short:
   narrows its whole subtree at once, with nothing copied that could go stale.
 - Not readable ⇒ :class:`NotFound` (identical to a missing id); readable but not allowed ⇒
   :class:`Forbidden`.
+- Two-step sign-in: a closed group whose owners require it counts its members who have not
+  turned it on as no members at all (no role, so no content anywhere: pages, API, search,
+  live sync), and opening the group tells them why (403 ``totp_required``). With
+  ``PLEIN_REQUIRE_TOTP_FOR_ADMINS`` a site administrator without it has no operator rights.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from app.models import (
     GroupRole,
     Membership,
     MembershipState,
+    TotpCredential,
     User,
 )
 
@@ -61,7 +66,18 @@ class Action(StrEnum):
     TRASH_PURGE = "trash.purge"
 
 
+class TotpRequired(Forbidden):
+    """Refused until the person turns on two-step sign-in."""
+
+    code = "totp_required"
+
+
 _TRASH_ACTIONS = frozenset({Action.TRASH_VIEW, Action.TRASH_RESTORE, Action.TRASH_PURGE})
+
+
+# What site administrators may do in groups they are not members of.
+_OPERATOR_ACTIONS = frozenset({Action.GROUP_VIEW_MEMBERS, Action.GROUP_MANAGE_MEMBERS,
+                               Action.GROUP_TRANSFER_OWNERSHIP})
 
 
 class FolderRole(int, Enum):
@@ -158,10 +174,14 @@ _NO_GROUP = "!missing"
 class Access:
     """Authorization for one principal during one request."""
 
-    def __init__(self, db: Session, user: User | None) -> None:
+    def __init__(self, db: Session, user: User | None, *, admin_needs_totp: bool = False
+                 ) -> None:
         self.db = db
         self.user = user
+        self.admin_needs_totp = admin_needs_totp
         self._memberships: dict[str, Membership] | None = None
+        self._gated: set[str] = set()
+        self._has_totp: bool | None = None
         self._trees: dict[str, _GroupTree] = {}
 
     # -- identity ---------------------------------------------------------------------------
@@ -173,7 +193,28 @@ class Access:
 
     @property
     def is_site_admin(self) -> bool:
-        return bool(self.user and self.user.is_site_admin)
+        return bool(self.user and self.user.is_site_admin) and not self.admin_lacks_totp
+
+    @property
+    def admin_lacks_totp(self) -> bool:
+        """A site administrator who must use two-step sign-in and has not turned it on."""
+        return bool(self.user and self.user.is_site_admin and self.admin_needs_totp
+                    and not self.has_totp)
+
+    @property
+    def has_totp(self) -> bool:
+        """Whether this person has two-step sign-in on."""
+        if self._has_totp is None:
+            self._has_totp = self.user is not None and self.db.scalar(
+                select(TotpCredential.confirmed_at).where(
+                    TotpCredential.user_id == self.user.id)) is not None
+        return self._has_totp
+
+    def totp_gated(self, group_id: str) -> bool:
+        """Whether this person is a member of the group but may not open it until they turn
+        on two-step sign-in."""
+        self.memberships()
+        return group_id in self._gated
 
     # -- groups -----------------------------------------------------------------------------
 
@@ -182,19 +223,27 @@ class Access:
             if self.user is None:
                 self._memberships = {}
             else:
-                rows = self.db.scalars(select(Membership).where(Membership.user_id == self.user.id))
-                self._memberships = {m.group_id: m for m in rows}
+                rows = self.db.execute(
+                    select(Membership, Group.require_totp, Group.access)
+                    .join(Group, Group.id == Membership.group_id)
+                    .where(Membership.user_id == self.user.id)).all()
+                self._memberships = {row[0].group_id: row[0] for row in rows}
+                requiring = {row[0].group_id for row in rows
+                             if row[1] and row[2] == AccessLevel.CLOSED}
+                self._gated = requiring if requiring and not self.has_totp else set()
         return self._memberships
 
     def forget(self) -> None:
         """Drop cached lookups after this request changed memberships or folder access."""
         self._memberships = None
+        self._has_totp = None
         self._trees.clear()
 
     def group_role(self, group_id: str) -> str | None:
         """``owner``/``admin``/``member`` for an approved member, else ``None``."""
         membership = self.memberships().get(group_id)
-        if membership is None or membership.state != MembershipState.MEMBER:
+        if membership is None or membership.state != MembershipState.MEMBER \
+                or group_id in self._gated:
             return None
         return membership.role
 
@@ -230,7 +279,13 @@ class Access:
         self.require_user()
         if group is None:
             raise NotFound(N_("No such group."))
+        if self.totp_gated(group.id) and action is not Action.GROUP_JOIN:
+            raise TotpRequired(N_("This group requires two-step sign-in: turn it on in your "
+                                  "profile first."))
         if not self.can_group(action, group):
+            if self.admin_lacks_totp and action in _OPERATOR_ACTIONS:
+                raise TotpRequired(N_("Site administrators must use two-step sign-in: turn it "
+                                      "on in your profile first."))
             raise Forbidden()
         return group
 

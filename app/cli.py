@@ -99,6 +99,14 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
     prepared, _ = _store(settings)
     report = rotate_keys(prepared.db, prepared.keys, batch_size=args.batch_size,
                          notes_root=settings.data_dir / "notes")
+    from app.services import audit
+
+    # Rotation runs in many batches; its entry is written once the new key is in force.
+    with prepared.db.write() as session:
+        audit.record(session, "keys.rotated", actor_id=None, object_type="key",
+                     object_id=report.new_key_id,
+                     detail={"rewrapped": report.rewrapped, "resealed": report.resealed,
+                             "retired": list(report.retired)})
     print(f"new active key {report.new_key_id}; rewrapped {report.rewrapped} data keys; "
           f"resealed {report.resealed} database values; "
           f"retired {', '.join(report.retired) or 'none'}")

@@ -128,6 +128,15 @@ class Settings(BaseSettings):
     max_json_bytes: Positive = Field(
         default=256 * 1024, description="Largest accepted JSON or form request body in bytes.",
     )
+    audit_days: Positive = Field(
+        default=365, description="Days the audit log keeps an entry (plein maintenance "
+                                 "forgets older ones).",
+    )
+    require_totp_for_admins: bool = Field(
+        default=False,
+        description="Site administrators must use two-step sign-in (TOTP): without it they "
+                    "have no operator rights until they turn it on.",
+    )
     import_max_bytes: Positive = Field(
         default=64 * 1024 * 1024 * 1024,
         description="Largest total size, unpacked, of a group archive to import (zip bombs "
@@ -301,6 +310,20 @@ class Settings(BaseSettings):
     email_verification_hours: Positive = Field(
         default=48, description="Hours an e-mail verification link stays valid.",
     )
+    oidc_issuer: str = Field(
+        default="",
+        description="Single sign-on: the OpenID Connect provider's issuer URL (its discovery "
+                    "document is ISSUER/.well-known/openid-configuration); empty = off.",
+    )
+    oidc_client_id: str = Field(default="", description="Single sign-on: Plein's client id "
+                                "at the provider.")
+    oidc_client_secret: str = Field(default="", description="Single sign-on: Plein's client "
+                                    "secret at the provider.")
+    oidc_scopes: str = Field(default="openid email profile",
+                             description="Single sign-on: the scopes asked for.")
+    oidc_timeout_seconds: Positive = Field(
+        default=10, description="Single sign-on: how long to wait for the provider.",
+    )
     password_reset_minutes: Positive = Field(
         default=60, description="Minutes a password reset link stays valid.",
     )
@@ -325,6 +348,10 @@ class Settings(BaseSettings):
     @property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'plein.sqlite3').resolve()}"
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_issuer and self.oidc_client_id)
 
     @property
     def resolved_base_url(self) -> str:

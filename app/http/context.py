@@ -89,10 +89,10 @@ class Ctx:
         if self.session_token:
             accounts.revoke_session(self.db, self.session_token)
         token = accounts.create_session(self.db, self.settings, user,
-                                        self.conn.headers.get("user-agent", ""))
+                                        self.conn.headers.get("user-agent", ""), self.client_ip)
         self.session_token = token
         self.user = user
-        self.access = Access(self.db, user)
+        self.access = access_for(self.db, self.settings, user)
         self.cookies.append(CookieChange(SESSION_COOKIE, token,
                                          max_age=self.settings.session_days * 86400))
 
@@ -140,7 +140,11 @@ def authenticate(ctx: Ctx, *, allow_query_token: bool = False,
                 ctx.session_token = cookie
                 ctx.user = found_session[1]
                 ctx.touch_session = accounts.is_stale(found_session[0].last_seen_at)
-    ctx.access = Access(ctx.db, ctx.user)
+    ctx.access = access_for(ctx.db, ctx.settings, ctx.user)
+
+
+def access_for(db: Session, settings: Settings, user: User | None) -> Access:
+    return Access(db, user, admin_needs_totp=settings.require_totp_for_admins)
 
 
 def credential_of(ctx: Ctx) -> str:
@@ -204,6 +208,6 @@ def _record_use(runtime: Runtime, ctx: Ctx) -> None:
         return
     with runtime.db.write() as session:
         if ctx.touch_session and ctx.session_token:
-            accounts.touch_session(session, runtime.settings, ctx.session_token)
+            accounts.touch_session(session, runtime.settings, ctx.session_token, ctx.client_ip)
         if ctx.touch_token and ctx.api_token is not None:
             accounts.touch_token(session, ctx.api_token.id)

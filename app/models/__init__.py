@@ -17,6 +17,7 @@ from app.models.roles import (
 )
 from app.models.search import IndexTask
 from app.models.tickets import SyncTicket
+from app.models.twostep import OidcLink, OidcLogin, RecoveryCode, TotpCredential
 
 __all__ = [
     "GROUP_MANAGERS",
@@ -42,8 +43,12 @@ __all__ = [
     "Membership",
     "MembershipState",
     "Notification",
+    "RecoveryCode",
     "NotificationSettings",
+    "OidcLink",
+    "OidcLogin",
     "SyncTicket",
+    "TotpCredential",
     "User",
     "WebSession",
     "new_id",

@@ -43,6 +43,8 @@ class WebSession(Base):
     last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     user_agent: Mapped[str] = mapped_column(String(200), default="")
+    # Where it was last used from (the sessions page shows it).
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
 
 
 class ApiToken(Base):

@@ -25,6 +25,7 @@ def page_routes() -> list[BaseRoute]:
         home,
         notes,
         notifications,
+        oidc,
         profile,
         search,
         trash,
@@ -35,7 +36,7 @@ def page_routes() -> list[BaseRoute]:
     return [*home.routes(), *account.routes(), *groups.routes(), *folders.routes(),
             *trash.routes(), *uploads.routes(), *notes.routes(), *documents.routes(),
             *profile.routes(), *search.routes(), *discussions.routes(),
-            *notifications.routes(), *activity.routes()]
+            *notifications.routes(), *activity.routes(), *oidc.routes()]
 
 
 def page_context() -> tuple[ContextProcessor, ...]:

@@ -12,11 +12,19 @@ from pydantic import ValidationError
 from starlette.routing import BaseRoute
 
 from app.errors import Forbidden, HTTPError, RateLimited
-from app.pages.forms import invalid, refused
+from app.models import User
+from app.pages.forms import (
+    OTP_PENDING,
+    OTP_PENDING_SECONDS,
+    invalid,
+    open_note,
+    refused,
+    signed_note,
+)
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page, safe_next
 from app.pages.render import translations
 from app.schemas.accounts import PasswordResetConfirm, UserCreate
-from app.services import account_links, accounts
+from app.services import account_links, accounts, twostep
 from app.services.account_links import TokenInvalid
 
 
@@ -55,7 +63,46 @@ def login(p: PageCtx) -> PageResult:
     except Forbidden:
         return Page("login.html", {"next": next_url, "email": email,
                                    "error_key": "unverified"}, status=403)
+    if twostep.enabled(p.db, user.id):
+        # The password was right; the code is asked on a page of its own, which carries a
+        # signed, short-lived note of who passed step one (never the password itself).
+        return Page("login_otp.html", {"next": next_url,
+                                       "pending": pending_sign_in(p, user.id)})
     p.ctx.sign_in(user)
+    accounts.logged_in(p.db, user, ip=p.client_ip, method="password")
+    return Redirect(next_url)
+
+
+def pending_sign_in(p: PageCtx, user_id: str) -> str:
+    return signed_note(p, OTP_PENDING, {"uid": user_id}, OTP_PENDING_SECONDS)
+
+
+def _pending_user(p: PageCtx, note: str) -> User | None:
+    payload = open_note(p, OTP_PENDING, note)
+    user = p.db.get(User, str(payload["uid"])) if payload else None
+    return user if user is not None and user.is_active else None
+
+
+def login_otp(p: PageCtx) -> PageResult:
+    """Step two of signing in: the authenticator code (or a recovery code)."""
+    next_url = safe_next(p.form.get("next"))
+    note = p.form.get("pending", "")[:200]
+    user = _pending_user(p, note)
+    if user is None:
+        return Page("login.html", {"next": next_url, "email": "", "error_key": "otp_expired"},
+                    status=401)
+    context = {"next": next_url, "pending": note}
+    try:
+        ok = twostep.verify(p.db, p.settings, user, p.form.get("otp", "")[:40], p.client_ip)
+    except RateLimited as exc:
+        return Page("login_otp.html", {**context, "error": refused(p.language, exc).message},
+                    status=429)
+    if not ok:
+        # The failure is committed with this answer (it counts towards the delay).
+        accounts.login_failed(p.db, email=user.email, user=user, ip=p.client_ip, reason="otp")
+        return Page("login_otp.html", {**context, "error_key": "invalid"}, status=401)
+    p.ctx.sign_in(user)
+    accounts.logged_in(p.db, user, ip=p.client_ip, method="totp")
     return Redirect(next_url)
 
 
@@ -161,6 +208,7 @@ def routes() -> list[BaseRoute]:
     both = ("GET", "POST")
     return [
         page("/login", login, methods=both, auth=False),
+        page("/login/otp", login_otp, methods=("POST",), auth=False),
         page("/register", register, methods=both, auth=False),
         page("/logout", logout, methods=("POST",), auth=False),
         page("/verify-email", verify_email, methods=both, auth=False),

@@ -1,12 +1,18 @@
 """Form plumbing shared by the page modules: validate a submitted form with the API's pydantic
 schemas, turn validation and service errors into a message in the reader's language, and run a
-service call so that a refused change leaves nothing half-done behind."""
+service call so that a refused change leaves nothing half-done behind; signed notes that a
+form carries from one step of a flow to the next."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -104,3 +110,38 @@ def attempt(p: PageCtx, action: Callable[[], T],
         return refuse(exc) if refuse is not None else refused(p.language, exc)
     savepoint.commit()
     return result
+
+
+# -- signed notes ------------------------------------------------------------------------------
+# What one step of a flow hands the next through a hidden field (who passed the password
+# before the authenticator code is asked; which provider account is to be linked): signed with
+# the site secret, bound to this browser (its CSRF basis) and to a purpose, and short-lived.
+# Never a secret itself: the browser can read it.
+
+OTP_PENDING = "otp-pending"
+OTP_PENDING_SECONDS = 300  # from a right password to the authenticator code
+
+
+def _note_mac(p: PageCtx, purpose: str, body: str) -> str:
+    message = f"{purpose}|{body}|{p.ctx.csrf_token()}".encode()
+    return hmac.new(p.runtime.secret, message, hashlib.sha256).hexdigest()
+
+
+def signed_note(p: PageCtx, purpose: str, payload: dict[str, Any], seconds: int) -> str:
+    data = {**payload, "exp": int(time.time()) + seconds}
+    body = base64.urlsafe_b64encode(json.dumps(data).encode()).decode()
+    return f"{body}.{_note_mac(p, purpose, body)}"
+
+
+def open_note(p: PageCtx, purpose: str, note: str) -> dict[str, Any] | None:
+    """The payload of a note this site signed for this browser and purpose, unless expired."""
+    body, _, mac = note[:4000].partition(".")
+    if not body or not hmac.compare_digest(mac.encode(), _note_mac(p, purpose, body).encode()):
+        return None
+    try:
+        payload = json.loads(base64.urlsafe_b64decode(body.encode()))
+    except (ValueError, json.JSONDecodeError):
+        return None
+    if not isinstance(payload, dict) or int(payload.get("exp", 0)) < time.time():
+        return None
+    return payload

@@ -137,7 +137,8 @@ def _render(request: Request, ctx: Ctx, language: str, result: Page) -> HTMLResp
     signed-in person also get what the context processors add (fragments have no header)."""
     context: dict[str, Any] = {"user": ctx.user, "csrf_token": ctx.csrf_token(),
                                "path": request.url.path,
-                               "saved_notice": saved_notice(request.query_params, language)}
+                               "saved_notice": saved_notice(request.query_params, language),
+                               "sso_enabled": ctx.settings.oidc_enabled}
     if ctx.user is not None and not result.template.startswith("_"):
         processors: tuple[ContextProcessor, ...] = request.app.state.page_context
         for processor in processors:
@@ -152,34 +153,42 @@ def page(path: str, handler: PageHandler, *, methods: tuple[str, ...] = ("GET",)
     (app.http.search_gate)."""
 
     async def endpoint(request: Request) -> Response:
-        runtime: Runtime = request.app.state.runtime
-        form, lists = await _submitted(request, runtime.settings.max_json_bytes)
-        write = request.method == "POST"
-
-        def run(ctx: Ctx) -> Response:
-            authenticate(ctx)
-            language = choose_language(request, runtime.settings.default_language,
-                                       ctx.user.language if ctx.user else None)
-            if auth and ctx.user is None:
-                raise NotSignedIn()
-            if write:
-                check_csrf(ctx, form.get("csrf_token"), always=True)
-            ctx.ensure_anon_id()
-            pctx = PageCtx(ctx=ctx, form=form, form_lists=lists, language=language)
-            result = handler(pctx, **request.path_params)
-            if isinstance(result, Redirect):
-                return RedirectResponse(result.url, status_code=303)
-            return _render(request, ctx, language, result)
-
-        try:
-            transaction = in_search_transaction if search_pool else in_transaction
-            response, ctx = await transaction(request, write=write, fn=run)
-        except NotSignedIn:
-            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
-        apply_cookies(response, ctx)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return await serve_page(request, handler, auth=auth, write=request.method == "POST",
+                                search_pool=search_pool)
 
     endpoint.__name__ = handler.__name__
     return Route(path, endpoint, methods=list(methods), name=name or handler.__name__)
+
+
+async def serve_page(request: Request, handler: PageHandler, *, auth: bool, write: bool,
+                     search_pool: bool = False) -> Response:
+    """Run a page handler in one transaction and answer with its page or redirect.
+    ``write``: a write transaction (POST forms; a GET that must record something, such as
+    the end of a single sign-on, which then checks no CSRF token: it has no form)."""
+    runtime: Runtime = request.app.state.runtime
+    form, lists = await _submitted(request, runtime.settings.max_json_bytes)
+
+    def run(ctx: Ctx) -> Response:
+        authenticate(ctx)
+        language = choose_language(request, runtime.settings.default_language,
+                                   ctx.user.language if ctx.user else None)
+        if auth and ctx.user is None:
+            raise NotSignedIn()
+        if request.method == "POST":
+            check_csrf(ctx, form.get("csrf_token"), always=True)
+        ctx.ensure_anon_id()
+        pctx = PageCtx(ctx=ctx, form=form, form_lists=lists, language=language)
+        result = handler(pctx, **request.path_params)
+        if isinstance(result, Redirect):
+            return RedirectResponse(result.url, status_code=303)
+        return _render(request, ctx, language, result)
+
+    try:
+        transaction = in_search_transaction if search_pool else in_transaction
+        response, ctx = await transaction(request, write=write, fn=run)
+    except NotSignedIn:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+    apply_cookies(response, ctx)
+    response.headers.setdefault("Cache-Control", "no-store")
+    return response

@@ -6,7 +6,7 @@ from typing import Any
 
 from starlette.routing import BaseRoute
 
-from app.access import Action
+from app.access import Action, TotpRequired
 from app.errors import NotFound
 from app.models import AccessLevel, Group, GroupRole, Invitation, MembershipState
 from app.pages.forms import FormError, attempt, validate
@@ -74,7 +74,13 @@ def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = Non
 
 
 def group_page(p: PageCtx, gid: str) -> PageResult:
-    return group_page_result(p, groups.get_group(p.db, p.access, gid))
+    try:
+        group = groups.get_group(p.db, p.access, gid)
+    except TotpRequired:
+        # A member of a group that requires two-step sign-in, without it: lead to enrolment.
+        found = p.db.get(Group, gid)
+        return Page("group_totp.html", {"group_name": found.name if found else ""}, status=403)
+    return group_page_result(p, group)
 
 
 def join(p: PageCtx, gid: str) -> PageResult:
@@ -98,11 +104,16 @@ def update_settings(p: PageCtx, gid: str) -> PageResult:
     group = groups.get_group(p.db, p.access, gid, Action.GROUP_MANAGE)
     values = {"name": p.form.get("name", ""), "description": p.form.get("description", ""),
               "access": p.form.get("access", "")}
+    # The box is on the form for owners only; for others the setting stays as it is.
+    require_totp = p.form.get("require_totp") == "1" \
+        if p.access.group_role(group.id) == GroupRole.OWNER else None
 
     def update() -> None:
         body = validate(GroupUpdate, values)
         groups.update_group(group, name=body.name, description=body.description,
                             group_access=body.access)
+        if require_totp is not None:
+            groups.set_require_totp(p.access, group, require_totp)
 
     result = attempt(p, update)
     if isinstance(result, FormError):

@@ -6,23 +6,26 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from markupsafe import Markup
 from pydantic import ValidationError
 from starlette.routing import BaseRoute
 
 from app.errors import HTTPError
 from app.http.context import LANG_COOKIE, CookieChange
-from app.models import ApiToken
-from app.pages.forms import FormError, attempt, invalid, validate
+from app.models import ApiToken, User
+from app.pages.forms import FormError, attempt, invalid, refused, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
-from app.schemas.accounts import PasswordChange, ProfileUpdate, TokenCreate
+from app.schemas.accounts import PasswordChange, ProfileUpdate, SessionInfo, TokenCreate
 from app.schemas.activity import NotificationSettingsIn
-from app.services import accounts, documents, mail, notifications
+from app.services import accounts, documents, mail, notifications, twostep
 
-NOTICES = ("profile", "password", "token_revoked", "notifications")
+NOTICES = ("profile", "password", "token_revoked", "notifications", "totp_off")
 
 
 def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | None = None,
-                   values: dict[str, str] | None = None, created: tuple[ApiToken, str] | None = None
+                   values: dict[str, str] | None = None,
+                   created: tuple[ApiToken, str] | None = None, totp_setup: bool = False,
+                   recovery_codes: list[str] | None = None
                    ) -> Page:
     user = p.access.require_user()
     notice = p.query.get("done")
@@ -35,10 +38,24 @@ def profile_result(p: PageCtx, *, error: FormError | None = None, form: str | No
         "email_available": mail.enabled(p.settings),
         "notice": notice if notice in NOTICES else None,
         "created": created,
+        "totp": _totp_state(p, user, totp_setup),
+        "recovery_codes": recovery_codes,
         "error": error.message if error else None,
         "error_form": form if error else None,
     }
     return Page("profile.html", context, status=error.status if error else 200)
+
+
+def _totp_state(p: PageCtx, user: User, setup: bool) -> dict[str, Any]:
+    row = twostep.credential(p.db, user.id)
+    enabled = row is not None and row.confirmed_at is not None
+    state: dict[str, Any] = {"enabled": enabled,
+                             "codes_left": twostep.recovery_codes_left(p.db, user.id)
+                             if enabled else 0}
+    if setup and row is not None and not enabled:
+        uri = twostep.otpauth_uri(row.secret, user)
+        state.update(secret=row.secret, qr_svg=Markup(twostep.qr_svg(uri)))  # noqa: S704 - segno's SVG of our own URI
+    return state
 
 
 def _bound_title(p: PageCtx, token: ApiToken) -> str | None:
@@ -133,7 +150,83 @@ def create_token(p: PageCtx) -> PageResult:
 
 def revoke_token(p: PageCtx, tid: str) -> PageResult:
     accounts.delete_token(p.db, p.access.require_user(), tid)
+    if p.form.get("back") == "sessions":
+        return Redirect("/profile/sessions?done=token_revoked")
     return Redirect("/profile?done=token_revoked#tokens")
+
+
+SESSION_NOTICES = ("session_ended", "token_revoked")
+
+
+def sessions_page(p: PageCtx) -> PageResult:
+    """Where I am signed in, and my tokens: end any of them."""
+    user = p.access.require_user()
+    current = accounts.sha256_hex(p.ctx.session_token) if p.ctx.session_token else None
+    notice = p.query.get("done")
+    return Page("sessions.html", {
+        "sessions": [SessionInfo.of(row, current=row.token_hash == current)
+                     for row in accounts.list_sessions(p.db, user)],
+        "tokens": accounts.list_tokens(p.db, user),
+        "notice": notice if notice in SESSION_NOTICES else None,
+    })
+
+
+def end_session(p: PageCtx, sid: str) -> PageResult:
+    user = p.access.require_user()
+    ended = accounts.end_session(p.db, user, sid)
+    if p.ctx.session_token and ended.token_hash == accounts.sha256_hex(p.ctx.session_token):
+        p.ctx.sign_out()
+        return Redirect("/login")
+    return Redirect("/profile/sessions?done=session_ended")
+
+
+def enrol_totp(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+    result = attempt(p, lambda: twostep.enrol(p.db, user))
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="totp")
+    return profile_result(p, totp_setup=True)
+
+
+def _code(p: PageCtx) -> str:
+    return p.form.get("code", "")[:40]
+
+
+def confirm_totp(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+
+    def confirm() -> list[str] | None:
+        twostep.require_pending(p.db, user)
+        if not twostep.verify(p.db, p.settings, user, _code(p), p.client_ip, recovery=False):
+            return None
+        return twostep.confirm(p.db, user, keep_session=p.ctx.session_token)
+
+    result = attempt(p, confirm)
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="totp", totp_setup=True)
+    if result is None:
+        # Rendered (not raised), so the counted failure is committed with the answer.
+        return profile_result(p, error=refused(p.language, twostep.wrong_code()), form="totp",
+                              totp_setup=True)
+    return profile_result(p, recovery_codes=result)
+
+
+def disable_totp(p: PageCtx) -> PageResult:
+    user = p.access.require_user()
+
+    def disable() -> bool:
+        twostep.require_enabled(p.db, user)
+        if not twostep.verify(p.db, p.settings, user, _code(p), p.client_ip):
+            return False
+        twostep.disable(p.db, user)
+        return True
+
+    result = attempt(p, disable)
+    if isinstance(result, FormError):
+        return profile_result(p, error=result, form="totp")
+    if not result:
+        return profile_result(p, error=refused(p.language, twostep.wrong_code()), form="totp")
+    return Redirect("/profile?done=totp_off#two-step")
 
 
 def save_settings(p: PageCtx) -> PageResult:
@@ -158,4 +251,9 @@ def routes() -> list[BaseRoute]:
         page("/profile/tokens", create_token, methods=("POST",)),
         page("/profile/tokens/{tid}/revoke", revoke_token, methods=("POST",)),
         page("/profile/notifications", save_settings, methods=("POST",)),
+        page("/profile/sessions", sessions_page),
+        page("/profile/sessions/{sid}/end", end_session, methods=("POST",)),
+        page("/profile/totp", enrol_totp, methods=("POST",)),
+        page("/profile/totp/confirm", confirm_totp, methods=("POST",)),
+        page("/profile/totp/disable", disable_totp, methods=("POST",)),
     ]

@@ -7,8 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, EmailStr, Field
 
-from app.models import ApiToken, User
+from app.models import ApiToken, User, WebSession
 from app.schemas.common import Input, LongText, Name, OptionalLine, Password
+from app.services.accounts import public_session_id
+from app.services.devices import describe
 
 
 class UserCreate(Input):
@@ -20,6 +22,8 @@ class UserCreate(Input):
 class SessionCreate(Input):
     email: str
     password: str
+    # The authenticator code (or a recovery code) once two-step sign-in is on.
+    otp: str | None = Field(default=None, max_length=40)
 
 
 class ProfileUpdate(Input):
@@ -129,3 +133,37 @@ class InvitationAccepted(BaseModel):
 class SyncTicketOut(BaseModel):
     ticket: str
     expires_at: datetime
+
+
+class TotpEnrolment(BaseModel):
+    """A new authenticator secret, not yet in force: confirm it with a code."""
+
+    secret: str
+    otpauth_uri: str
+
+
+class TotpCode(Input):
+    code: str = Field(min_length=1, max_length=40)
+
+
+class RecoveryCodes(BaseModel):
+    """Ten single-use codes for a lost authenticator, shown this once."""
+
+    recovery_codes: list[str]
+
+
+class SessionInfo(BaseModel):
+    """One of my browser sessions."""
+
+    id: str
+    device: str
+    ip: str
+    created_at: datetime
+    last_seen_at: datetime
+    current: bool
+
+    @classmethod
+    def of(cls, row: WebSession, *, current: bool) -> SessionInfo:
+        return cls(id=public_session_id(row.token_hash), device=describe(row.user_agent),
+                   ip=row.ip, created_at=row.created_at, last_seen_at=row.last_seen_at,
+                   current=current)

@@ -22,6 +22,8 @@ class GroupUpdate(Input):
     name: Name | None = None
     description: LongText | None = None
     access: AccessName | None = None
+    # Owners of a closed group: members must use two-step sign-in to open it.
+    require_totp: bool | None = None
 
 
 class MemberAdd(Input):
@@ -42,6 +44,7 @@ class GroupOut(BaseModel):
     created_at: datetime
     my_role: str | None
     my_state: str | None
+    require_totp: bool
 
     @classmethod
     def of(cls, group: Group, role: str | None, state: str | None) -> GroupOut:
@@ -51,7 +54,7 @@ class GroupOut(BaseModel):
                    access=group.access,
                    root_folder_id=group.root_folder_id if member else None,
                    created_at=group.created_at, my_role=role if member else None,
-                   my_state=state)
+                   my_state=state, require_totp=group.require_totp)
 
 
 class JoinOut(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -19,7 +20,7 @@ from app.models import (
     WebSession,
     utcnow,
 )
-from app.services import account_links
+from app.services import account_links, audit
 from app.services.mail import Mail
 from app.services.passwords import Passwords
 from app.settings import Settings
@@ -124,7 +125,13 @@ def _delay_seconds(settings: Settings, failures: int, *, per_ip: bool) -> int:
 
 
 def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: datetime) -> None:
-    for key in _throttle_keys(email, ip):
+    check_keys(db, settings, _throttle_keys(email, ip), now)
+
+
+def check_keys(db: Session, settings: Settings, keys: list[str], now: datetime) -> None:
+    """Raise :class:`RateLimited` while the delay earned by the failures under ``keys`` runs
+    (keys starting ``ip:`` allow ten times the free failures: an office shares one address)."""
+    for key in keys:
         row = db.get(LoginFailure, key)
         if row is None or now - row.last_failure_at > FAILURE_MEMORY:
             continue
@@ -138,7 +145,11 @@ def check_throttle(db: Session, settings: Settings, email: str, ip: str, now: da
 
 
 def record_failure(db: Session, email: str, ip: str, now: datetime) -> None:
-    for key in _throttle_keys(email, ip):
+    record_keys(db, _throttle_keys(email, ip), now)
+
+
+def record_keys(db: Session, keys: list[str], now: datetime) -> None:
+    for key in keys:
         row = db.get(LoginFailure, key)
         if row is None:
             db.add(LoginFailure(key=key, failures=1, last_failure_at=now))
@@ -163,6 +174,7 @@ def authenticate(
     ok = passwords.verify(user.password_hash if user else None, password)
     if not ok or user is None or not user.is_active:
         record_failure(db, email, ip, now)
+        login_failed(db, email=email, user=user, ip=ip, reason="password")
         return None
     clear_failures(db, email, ip)
     if passwords.needs_rehash(user.password_hash):
@@ -170,16 +182,31 @@ def authenticate(
     return user
 
 
+def logged_in(db: Session, user: User, *, ip: str, method: str) -> None:
+    """Audit a completed sign-in (``method``: password, totp, recovery, sso)."""
+    audit.record(db, "session.login", actor_id=user.id, object_type="user", object_id=user.id,
+                 ip=ip, detail={"method": method})
+
+
+def login_failed(db: Session, *, email: str, user: User | None, ip: str, reason: str) -> None:
+    """Audit a refused sign-in (``reason``: password, otp). The address tried is in the sealed
+    detail; the object is the account when there is one."""
+    audit.record(db, "session.login_failed", actor_id=None, object_type="user",
+                 object_id=user.id if user else "", ip=ip,
+                 detail={"email": email, "reason": reason})
+
+
 # -- sessions --------------------------------------------------------------------------------
 
-def create_session(db: Session, settings: Settings, user: User, user_agent: str = "") -> str:
+def create_session(db: Session, settings: Settings, user: User, user_agent: str = "",
+                   ip: str = "") -> str:
     """A new session with a fresh random id (never reusing one the browser brought: no fixation).
     Returns the cookie value; only its hash is stored."""
     token = secrets.token_urlsafe(32)
     now = utcnow()
     db.add(WebSession(token_hash=sha256_hex(token), user_id=user.id, created_at=now,
                       last_seen_at=now, expires_at=now + timedelta(days=settings.session_days),
-                      user_agent=user_agent[:200]))
+                      user_agent=user_agent[:200], ip=ip[:64]))
     return token
 
 
@@ -193,12 +220,14 @@ def session_user(db: Session, token: str) -> tuple[WebSession, User] | None:
     return row, user
 
 
-def touch_session(db: Session, settings: Settings, token: str) -> None:
+def touch_session(db: Session, settings: Settings, token: str, ip: str | None = None) -> None:
     row = db.get(WebSession, sha256_hex(token))
     if row is not None:
         now = utcnow()
         row.last_seen_at = now
         row.expires_at = now + timedelta(days=settings.session_days)
+        if ip is not None:
+            row.ip = ip[:64]
 
 
 TOUCH_INTERVAL = timedelta(hours=1)
@@ -216,6 +245,30 @@ def touch_token(db: Session, token_id: str) -> None:
 
 def revoke_session(db: Session, token: str) -> None:
     db.execute(delete(WebSession).where(WebSession.token_hash == sha256_hex(token)))
+
+
+def public_session_id(token_hash: str) -> str:
+    """The id a person's sessions page shows for a session: derived from the stored hash, so
+    it names the session without being anything a cookie or a live channel is keyed by."""
+    return sha256_hex(f"session-id|{token_hash}")[:24]
+
+
+def list_sessions(db: Session, user: User) -> list[WebSession]:
+    """The person's live browser sessions, most recently used first."""
+    return list(db.scalars(select(WebSession).where(WebSession.user_id == user.id,
+                                                    WebSession.expires_at > utcnow())
+                           .order_by(WebSession.last_seen_at.desc())))
+
+
+def end_session(db: Session, user: User, session_id: str) -> WebSession:
+    """End one of the person's own sessions by its public id (another person's, or none:
+    404). Deleted through the ORM, so its live channels close (app.credential_events)."""
+    for row in list_sessions(db, user):
+        if hmac.compare_digest(public_session_id(row.token_hash), session_id):
+            db.delete(row)
+            db.flush()
+            return row
+    raise NotFound(N_("No such session."))
 
 
 def revoke_all_sessions(db: Session, user_id: str) -> None:

@@ -13,7 +13,7 @@ from app.access import Access, Action, FolderRole
 from app.errors import BadRequest, Conflict, NotFound, PayloadTooLarge, Unprocessable
 from app.i18n import N_
 from app.models import Blob, Document, DocumentVersion, Folder, Group, utcnow
-from app.services import activity
+from app.services import activity, audit
 from app.services.blobs import record_blob
 from app.settings import Settings
 from storage import BlobInfo
@@ -176,6 +176,9 @@ def restore_version(db: Session, access: Access, doc: Document, number: int) -> 
     db.flush()
     activity.record(db, "document.version", actor_id=user.id, document=doc,
                     data={"version": version.number, "restored_from": number})
+    audit.record(db, "document.version_restored", actor_id=user.id, object_type="document",
+                 object_id=doc.id, group_id=doc.group_id,
+                 detail={"version": version.number, "restored_from": number})
     return version
 
 
@@ -235,6 +238,8 @@ def trash_document(access: Access, doc: Document) -> None:
     doc.trashed_at = utcnow()
     doc.trashed_by = user.id
     activity.record(access.db, "document.trashed", actor_id=user.id, document=doc)
+    audit.record(access.db, "document.trashed", actor_id=user.id, object_type="document",
+                 object_id=doc.id, group_id=doc.group_id)
 
 
 def restore_document(access: Access, doc: Document) -> None:
@@ -251,6 +256,8 @@ def purge_document(db: Session, access: Access, doc: Document) -> None:
     access.require_document(Action.TRASH_PURGE, doc)
     if doc.trashed_at is None:
         raise Conflict(N_("Only items in the trash can be removed for good."), code="not_in_trash")
+    audit.record(db, "document.purged", actor_id=access.require_user().id,
+                 object_type="document", object_id=doc.id, group_id=doc.group_id)
     purge(db, doc)
 
 

@@ -25,7 +25,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import activity
+from app.services import activity, audit
 
 
 @dataclass(frozen=True)
@@ -271,6 +271,10 @@ def set_access(db: Session, access: Access, folder: Folder, *, folder_access: st
     activity.record(db, "folder.access", actor_id=access.require_user().id,
                     group_id=folder.group_id, folder_id=folder.id,
                     data={"access": folder_access})
+    audit.record(db, "folder.access_changed", actor_id=access.require_user().id,
+                 object_type="folder", object_id=folder.id, group_id=folder.group_id,
+                 detail={"access": folder_access,
+                         "members": [{"user_id": g.user_id, "role": g.role} for g in grants]})
 
 
 def _role_of(db: Session, user_id: str, folder: Folder) -> FolderRole | None:

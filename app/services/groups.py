@@ -7,7 +7,7 @@ import logging
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, object_session
 
-from app.access import Access, Action
+from app.access import Access, Action, TotpRequired
 from app.errors import Conflict, Forbidden, NotFound, Unprocessable
 from app.i18n import N_
 from app.models import (
@@ -22,6 +22,7 @@ from app.models import (
     User,
 )
 from app.services import activity
+from app.services import audit as audit_trail
 from app.services.accounts import normalize_email
 
 
@@ -79,6 +80,25 @@ def update_group(group: Group, *, name: str | None, description: str | None,
         group.access = group_access
 
 
+def set_require_totp(access: Access, group: Group, required: bool) -> None:
+    """Owners of a closed group may require two-step sign-in of its members. Whoever turns
+    it on must have it on themselves, or they would lock themselves out."""
+    if required == group.require_totp:
+        return
+    if access.group_role(group.id) != GroupRole.OWNER:
+        raise Forbidden(N_("Only owners may require two-step sign-in."), code="owner_only")
+    if required and group.access != AccessLevel.CLOSED:
+        raise Unprocessable(N_("Only a closed group can require two-step sign-in."),
+                            code="group_not_closed", field="require_totp")
+    if required and not access.has_totp:
+        raise TotpRequired(N_("Turn on two-step sign-in for yourself first."))
+    group.require_totp = required
+    access.forget()
+    audit_trail.record(access.db, "group.totp_required" if required else "group.totp_optional",
+                       actor_id=access.require_user().id, object_type="group",
+                       object_id=group.id, group_id=group.id)
+
+
 def join(db: Session, access: Access, group: Group) -> str:
     user = access.require_user()
     existing = access.memberships().get(group.id)
@@ -128,10 +148,12 @@ audit = logging.getLogger("plein.audit")
 
 def _audit_operator(access: Access, group: Group, what: str) -> None:
     """A site admin acting in a group they do not manage leaves a trace for the operators'
-    log (and, with the activity feature, for the group)."""
+    log and in the audit log (``group.admin_act``)."""
     if access.group_role(group.id) not in GROUP_MANAGERS and access.is_site_admin:
         user = access.require_user()
         audit.warning("site admin %s (%s) in group %s: %s", user.id, user.email, group.id, what)
+        audit_trail.record(access.db, "group.admin_act", actor_id=user.id, object_type="group",
+                           object_id=group.id, group_id=group.id, detail={"act": what})
 
 
 def _check_role_grant(access: Access, group: Group, role: str) -> None:
@@ -177,6 +199,9 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
     access.forget()
     activity.record(db, "member.joined", actor_id=access.require_user().id, group_id=group.id,
                     data={"user_id": user.id, "role": role})
+    audit_trail.record(db, "group.member_added", actor_id=access.require_user().id,
+                       object_type="user", object_id=user.id, group_id=group.id,
+                       detail={"role": role})
     return membership
 
 
@@ -212,6 +237,9 @@ def change_role(db: Session, access: Access, group: Group, user_id: str, role: s
     access.forget()
     activity.record(db, "member.role", actor_id=access.require_user().id, group_id=group.id,
                     data={"user_id": user_id, "role": role})
+    audit_trail.record(db, "group.role_changed", actor_id=access.require_user().id,
+                       object_type="user", object_id=user_id, group_id=group.id,
+                       detail={"role": role})
     return membership
 
 
@@ -243,6 +271,8 @@ def remove_member(db: Session, access: Access, group: Group, user_id: str) -> No
     if was_member:
         activity.record(db, "member.left", actor_id=user.id, group_id=group.id,
                         data={"user_id": user_id})
+        audit_trail.record(db, "group.member_removed", actor_id=user.id, object_type="user",
+                           object_id=user_id, group_id=group.id)
 
 
 def decide_request(db: Session, access: Access, group: Group, user_id: str, *, approve: bool
@@ -256,6 +286,9 @@ def decide_request(db: Session, access: Access, group: Group, user_id: str, *, a
         membership.state = MembershipState.MEMBER
         activity.record(db, "member.joined", actor_id=access.require_user().id,
                         group_id=group.id, data={"user_id": user_id, "role": membership.role})
+        audit_trail.record(db, "group.member_added", actor_id=access.require_user().id,
+                           object_type="user", object_id=user_id, group_id=group.id,
+                           detail={"role": membership.role, "request": True})
     else:
         db.delete(membership)
     db.flush()

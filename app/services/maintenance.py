@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from app.db import Database
 from app.models import Base, Blob, Document, DocumentVersion, Folder, utcnow
 from app.models.sealed import sealed_columns
-from app.services import account_links
+from app.services import account_links, audit
 from app.services.documents import drop_version, purge
 from app.settings import Settings
 from storage import (
@@ -315,6 +315,7 @@ def run_once(db: Database, settings: Settings, store: LocalBlobStore) -> None:
     with db.write() as session:
         # Expired e-mail links (verification, reset, invitation) are refused anyway.
         account_links.purge_expired(session)
+        audit.expire(session, settings.audit_days)
     if purged or thinned or orphans or temps:
         log.info("maintenance: purged %d, thinned %d versions, removed %d orphan blobs and %d "
                  "temp files", purged, thinned, orphans, temps)

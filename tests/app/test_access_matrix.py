@@ -163,6 +163,8 @@ PATHS: dict[str, tuple[str, str]] = {
     "POST import": ("POST", API + "/groups/import"),
     "PAGE import": ("GET", "/admin/import"),
     "GET me/export": ("GET", API + "/users/me/export"),
+    "GET audit": ("GET", API + "/groups/{id}/audit"),
+    "GET site-audit": ("GET", API + "/audit"),
     "PAGE group": ("GET", "/groups/{id}"),
     "GET folder": ("GET", API + "/folders/{id}"),
     "POST folders": ("POST", API + "/folders/{id}/folders"),
@@ -605,3 +607,30 @@ def test_exchange_matrix(world: World, group_archive: bytes, role: str, path: st
         expect_error(response, int(expected))
     if path == "PAGE import" and expected == "303":
         assert response.headers["location"].startswith("/login")
+
+
+# The audit log (issue 15): a group's for its owners and admins; a member reads none of it
+# (403: they know the group), anyone else nothing (404, like a missing group); the site's for
+# site administrators, who are operators, not readers of a group's log.
+AUDIT_TABLE = """
+path            object  anon owner gadmin member viewer editor requester outsider siteadmin
+GET audit       open    401  200   200    403    403    403    404       404      404
+GET audit       closed  401  200   200    403    403    403    404       404      404
+GET audit       missing 401  404   404    404    404    404    404       404      404
+GET site-audit  site    401  403   403    403    403    403    403       403      200
+"""
+AUDIT_CELLS = parse_table(AUDIT_TABLE)
+
+
+@pytest.mark.parametrize(("role", "path", "obj", "expected"), _params(AUDIT_CELLS))
+def test_audit_matrix(world: World, role: str, path: str, obj: str, expected: str) -> None:
+    client = world.client(role)
+    if path == "GET audit":
+        response = client.get(f"{API}/groups/{world.groups[obj].id}/audit")
+    else:
+        response = client.get(f"{API}/audit")
+    assert response.status_code == int(expected), f"{role}: {describe(response)}"
+    if response.status_code >= 400:
+        expect_error(response, int(expected))
+    else:
+        assert isinstance(response.json()["events"], list)

@@ -72,6 +72,10 @@ def test_rotate_then_fsck(tmp_path: Path) -> None:
         assert kek == new_key and WrappedKey.from_bytes(wrapped).kek_id == new_key
     assert f"rewrapped {len(files)}" in result.stdout
     assert blob_snapshot(data) == before  # data bytes are never rewritten by a rotation
+    # The rotation is in the audit log (issue 15).
+    with sqlite3.connect(data / "plein.sqlite3") as db:
+        assert db.execute("select object_id from audit_events where action = 'keys.rotated'"
+                          ).fetchall() == [(new_key,)]
 
     with running_server(data) as server:
         alice = sign_in(server, "alice@example.nl")

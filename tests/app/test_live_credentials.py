@@ -140,6 +140,28 @@ def test_signing_out_closes_the_sockets_of_that_session_only(
         second.close()
 
 
+def test_ending_a_session_from_the_sessions_list_closes_its_sockets_only(
+        server: LiveServer, person: Callable[[str], Client],
+        clients: Callable[..., JsClient]) -> None:
+    alice = person("Alice")
+    note = new_note(alice)
+    second = server.client()
+    try:
+        assert second.sign_in(str(alice.user and alice.user["email"]), PASSWORD).status_code \
+            == 200
+        editor = clients(note, token_of(alice)[1], "editor")
+        editor.wait_synced()
+        there = next(s for s in expect(second.get(f"{API}/users/me/sessions"), 200)
+                     if s["current"])
+        with cookie_socket(server, note, alice) as mine, \
+                cookie_socket(server, note, second) as theirs:
+            expect(alice.delete(f"{API}/users/me/sessions/{there['id']}"), 204)
+            assert closed_within(theirs, 1.0) == 4403
+            assert still_open(mine, editor, "still reading")
+    finally:
+        second.close()
+
+
 def test_password_change_closes_every_session_and_token_socket(
         server: LiveServer, person: Callable[[str], Client],
         clients: Callable[..., JsClient]) -> None:

@@ -28,7 +28,9 @@ from tests.canary import files_containing
 
 SEALED = {"groups.name", "groups.description", "folders.name", "documents.title",
           "document_versions.filename", "document_versions.label", "comments.body",
-          "comments.anchor", "activities.data", "audit_events.detail"}
+          "comments.anchor", "activities.data", "audit_events.detail",
+          # Two-step sign-in and single sign-on secrets (issue 15).
+          "totp_credentials.secret", "oidc_logins.nonce", "oidc_logins.code_verifier"}
 
 
 @pytest.fixture

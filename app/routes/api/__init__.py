@@ -3,6 +3,7 @@
 from app.routes.api import (  # noqa: F401 - registers routes
     accounts,
     activity,
+    audit,
     discussions,
     documents,
     exchange,

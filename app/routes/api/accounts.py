@@ -16,16 +16,20 @@ from app.schemas.accounts import (
     PasswordChange,
     PasswordResetConfirm,
     ProfileUpdate,
+    RecoveryCodes,
     SessionCreate,
+    SessionInfo,
     SessionOut,
     TokenCreate,
     TokenCreated,
     TokenOut,
+    TotpCode,
+    TotpEnrolment,
     UserCreate,
     UserOut,
     Verified,
 )
-from app.services import account_links, accounts, documents
+from app.services import account_links, accounts, documents, twostep
 
 TAG = "accounts"
 
@@ -61,7 +65,21 @@ def sign_in(ctx: Ctx, body: SessionCreate) -> UserOut | None:
     except Forbidden as exc:
         ctx.deferred_error = exc
         return None
+    if twostep.enabled(ctx.db, user.id):
+        if not body.otp:
+            ctx.deferred_error = NotSignedIn(N_("Enter the code from your authenticator app."),
+                                             code="otp_required")
+            return None
+        if not twostep.verify(ctx.db, ctx.settings, user, body.otp, ctx.client_ip):
+            # Committed first, so the wrong code counts towards the growing delay.
+            accounts.login_failed(ctx.db, email=user.email, user=user, ip=ctx.client_ip,
+                                  reason="otp")
+            ctx.deferred_error = NotSignedIn(N_("The code is wrong or has been used already."),
+                                             code="invalid_otp")
+            return None
     ctx.sign_in(user)
+    accounts.logged_in(ctx.db, user, ip=ctx.client_ip,
+                       method="totp" if body.otp else "password")
     return UserOut.of(user)
 
 
@@ -174,3 +192,62 @@ def create_token(ctx: Ctx, body: TokenCreate) -> TokenCreated:
               status=204)
 def delete_token(ctx: Ctx, token_id: str) -> None:
     accounts.delete_token(ctx.db, ctx.require_user(), token_id)
+
+
+# -- two-step sign-in ------------------------------------------------------------------------
+
+@router.route("POST", "/users/me/totp",
+              summary="Start enrolling an authenticator app (TOTP): a new secret and its "
+                      "otpauth:// URI, in force once confirmed", tag=TAG,
+              response=TotpEnrolment)
+def enrol_totp(ctx: Ctx) -> TotpEnrolment:
+    secret, uri = twostep.enrol(ctx.db, ctx.require_user())
+    return TotpEnrolment(secret=secret, otpauth_uri=uri)
+
+
+@router.route("POST", "/users/me/totp/confirm",
+              summary="Turn two-step sign-in on with a code from the app; answers ten "
+                      "single-use recovery codes (shown once) and ends my other sessions",
+              tag=TAG, body=TotpCode, response=RecoveryCodes)
+def confirm_totp(ctx: Ctx, body: TotpCode) -> RecoveryCodes | None:
+    user = ctx.require_user()
+    twostep.require_pending(ctx.db, user)
+    if not twostep.verify(ctx.db, ctx.settings, user, body.code, ctx.client_ip,
+                          recovery=False):
+        ctx.deferred_error = twostep.wrong_code()
+        return None
+    codes = twostep.confirm(ctx.db, user, keep_session=ctx.session_token)
+    return RecoveryCodes(recovery_codes=codes)
+
+
+@router.route("DELETE", "/users/me/totp",
+              summary="Turn two-step sign-in off (needs a code from the app or a recovery "
+                      "code)", tag=TAG, body=TotpCode, status=204)
+def disable_totp(ctx: Ctx, body: TotpCode) -> None:
+    user = ctx.require_user()
+    twostep.require_enabled(ctx.db, user)
+    if not twostep.verify(ctx.db, ctx.settings, user, body.code, ctx.client_ip):
+        ctx.deferred_error = twostep.wrong_code()
+        return
+    twostep.disable(ctx.db, user)
+
+
+# -- my sessions ---------------------------------------------------------------------------
+
+@router.route("GET", "/users/me/sessions",
+              summary="My browser sessions (device, IP, last seen; which one is this)",
+              tag=TAG, response=list[SessionInfo])
+def list_sessions(ctx: Ctx) -> list[SessionInfo]:
+    user = ctx.require_user()
+    current = accounts.sha256_hex(ctx.session_token) if ctx.session_token else None
+    return [SessionInfo.of(row, current=row.token_hash == current)
+            for row in accounts.list_sessions(ctx.db, user)]
+
+
+@router.route("DELETE", "/users/me/sessions/{sid}",
+              summary="End one of my sessions (its live channels close with it)", tag=TAG,
+              status=204)
+def end_session(ctx: Ctx, sid: str) -> None:
+    ended = accounts.end_session(ctx.db, ctx.require_user(), sid)
+    if ctx.session_token and ended.token_hash == accounts.sha256_hex(ctx.session_token):
+        ctx.sign_out()

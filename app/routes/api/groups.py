@@ -48,12 +48,16 @@ def get_group(ctx: Ctx, gid: str) -> GroupOut:
     return _out(ctx, groups.get_group(ctx.db, ctx.access, gid))
 
 
-@router.route("PATCH", "/groups/{gid}", summary="Change name, description or access", tag=TAG,
+@router.route("PATCH", "/groups/{gid}",
+              summary="Change name, description or access; owners of a closed group may "
+                      "require two-step sign-in (require_totp)", tag=TAG,
               body=GroupUpdate, response=GroupOut)
 def update_group(ctx: Ctx, gid: str, body: GroupUpdate) -> GroupOut:
     group = groups.get_group(ctx.db, ctx.access, gid, Action.GROUP_MANAGE)
     groups.update_group(group, name=body.name, description=body.description,
                         group_access=body.access)
+    if body.require_totp is not None:
+        groups.set_require_totp(ctx.access, group, body.require_totp)
     return _out(ctx, group)
 
 
