@@ -39,6 +39,7 @@ from typing import Any
 import httpx
 
 from bench.search import RESULTS_DIR, Corpus, percentile
+from tests.indexer.samples import make_pdf
 
 API = "/api/v1"
 GOAL_DOCS_PER_S = 100.0
@@ -53,30 +54,6 @@ class Upload:
     unique: str
 
 
-def _pdf(pages: list[str]) -> bytes:
-    """A text PDF, one page per string, a line of ~12 words per text line (WinAnsi)."""
-    from tests.indexer.samples import _escape, _stream
-    from tests.indexer.samples import _pdf as assemble
-
-    n = len(pages)
-    kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(n))
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
-    ]
-    for i, text in enumerate(pages):
-        words = text.split()
-        lines = [" ".join(words[j:j + 12]) for j in range(0, len(words), 12)]
-        body = b"BT /F1 10 Tf 12 TL 50 760 Td " + b" ".join(
-            b"(" + _escape(line) + b") Tj T*" for line in lines) + b" ET"
-        objects.append(
-            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
-            b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i))
-        objects.append(_stream(body))
-    return assemble(objects)
-
-
 def make_uploads(count: int, pdf_share: float, seed: int, common: str) -> list[Upload]:
     corpus = Corpus(count, seed)
     rng = random.Random(seed + 11)
@@ -87,7 +64,8 @@ def make_uploads(count: int, pdf_share: float, seed: int, common: str) -> list[U
         if rng.random() < pdf_share:
             per_page = 400
             pages = [" ".join(words[j:j + per_page]) for j in range(0, len(words), per_page)]
-            out.append(Upload(f"stuk-{i}.pdf", _pdf(pages), " ".join(words), unique))
+            pdf = make_pdf(pages, words_per_line=12)
+            out.append(Upload(f"stuk-{i}.pdf", pdf, " ".join(words), unique))
         else:
             lines = [" ".join(words[j:j + 14]) for j in range(0, len(words), 14)]
             text = "\n".join(lines)

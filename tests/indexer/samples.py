@@ -33,8 +33,9 @@ def _escape(text: str) -> bytes:
     return raw.replace(b"\\", b"\\\\").replace(b"(", b"\\(").replace(b")", b"\\)")
 
 
-def make_pdf(pages: list[str]) -> bytes:
-    """One page per string, Helvetica, WinAnsi (latin-1 text)."""
+def make_pdf(pages: list[str], words_per_line: int | None = None) -> bytes:
+    """One page per string, Helvetica, WinAnsi (latin-1 text); with ``words_per_line``, each
+    page's text is set in lines of that many words (long texts, as real documents have)."""
     n = len(pages)
     # 1 catalog, 2 pages, 3 font, then (page, content) pairs
     kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(n))
@@ -44,7 +45,14 @@ def make_pdf(pages: list[str]) -> bytes:
         b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
     ]
     for i, text in enumerate(pages):
-        content = b"BT /F1 12 Tf 72 720 Td (" + _escape(text) + b") Tj ET"
+        if words_per_line is None:
+            content = b"BT /F1 12 Tf 72 720 Td (" + _escape(text) + b") Tj ET"
+        else:
+            words = text.split()
+            lines = [" ".join(words[j:j + words_per_line])
+                     for j in range(0, len(words), words_per_line)]
+            content = b"BT /F1 10 Tf 12 TL 50 760 Td " + b" ".join(
+                b"(" + _escape(line) + b") Tj T*" for line in lines) + b" ET"
         objects.append(
             b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             b"/Resources << /Font << /F1 3 0 R >> >> /Contents %d 0 R >>" % (5 + 2 * i)
