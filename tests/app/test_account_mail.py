@@ -285,6 +285,7 @@ def test_an_attacker_registering_an_invited_address_does_not_become_member(
     members = f"{API}/groups/{gid}/members"
     answer = expect(alice.post(members, json={"email": invited, "role": "admin"}), 201)
     assert answer["state"] == "invited" and answer["email"] == invited
+    assert answer["link"] is None  # the mail carries it (issue 17: shown only without mail)
     invitation_mail = sink.wait_for(invited, INVITE)
     assert "Alice" in str(invitation_mail["Subject"]) and group["name"] in body_of(invitation_mail)
     token = token_in(invitation_mail, "/invite")
