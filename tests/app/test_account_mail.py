@@ -456,3 +456,20 @@ def test_the_pages_behind_the_links(live: LiveServer, sink: MailSink, alice: Cli
         assert accepted.status_code == 303
         assert accepted.headers["location"] == f"/groups/{group['id']}"
         assert http.get(f"/groups/{group['id']}").status_code == 200
+
+
+def test_with_mail_the_invitation_link_is_not_shown(live: LiveServer, sink: MailSink,
+                                                     alice: Client) -> None:
+    """Issue 17: the link is handed over only when no mail can carry it."""
+    from tests.app.test_document_pages import csrf_of
+
+    group = make_group(alice, unique("Post"))
+    invited = address("postbus")
+    answer = expect(alice.post(f"{API}/groups/{group['id']}/members", json={"email": invited}),
+                    201)
+    assert answer["link"] is None
+    sink.wait_for(invited, INVITE)
+    page = alice.http.get(f"/groups/{group['id']}")
+    again = f"/groups/{group['id']}/invitations/{answer['id']}/link"
+    assert again not in page.text and 'id="invite-link"' not in page.text
+    assert alice.http.post(again, data={"csrf_token": csrf_of(page)}).status_code == 404

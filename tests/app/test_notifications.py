@@ -398,3 +398,37 @@ def test_unreachable_mail_server_gives_the_notifications_back(tmp_path: Path) ->
             assert [n.emailed_at for n in session.scalars(select(Notification))] == [None, None]
     finally:
         db.dispose()
+
+
+def test_group_level_notifications_are_mailed_with_their_links(tmp_path: Path,
+                                                               sink: Sink) -> None:
+    """Issue 17: being added to a group and, for an owner, a folder trashed reach the digest
+    too, with who did it and a link (to the group, to its trash); no document involved."""
+    data_dir = tmp_path / "data"
+    env = {"PLEIN_SMTP_URL": sink.url, "PLEIN_MAIL_INTERVAL_SECONDS": "3600",
+           "PLEIN_REQUIRE_EMAIL_VERIFICATION": "off"}
+    with running_server(data_dir, env) as server:
+        people = sign_up_all(server, ("alice", "bob"))
+        try:
+            alice, bob = people["alice"], people["bob"]
+            group = make_group(alice, unique("Buurt"))
+            add_member(alice, group["id"], bob)
+            folder = make_folder(bob, group["root_folder_id"], "Oude stukken")
+            expect(bob.delete(f"{API}/folders/{folder['id']}"), 204)
+        finally:
+            for client in people.values():
+                client.close()
+    settings = Settings(data_dir=data_dir, smtp_url=sink.url, base_url="https://plein.example.nl")
+    db = Database(settings.resolved_database_url, keys_in(data_dir))
+    try:
+        assert send_digests(db, settings, utcnow()) == 2
+        sink.wait_for(2)
+        by_to = {tuple(r): text_of(m) for r, m in sink.messages[-2:]}
+        to_bob, to_alice = by_to[(email_of(bob),)], by_to[(email_of(alice),)]
+        assert f"Alice added you to the group “{group['name']}”" in to_bob
+        assert f"https://plein.example.nl/groups/{group['id']}\r\n" in to_bob
+        assert f"Bob moved the folder “Oude stukken” of “{group['name']}” to the trash" \
+            in to_alice
+        assert f"https://plein.example.nl/groups/{group['id']}/trash" in to_alice
+    finally:
+        db.dispose()
