@@ -53,7 +53,9 @@ class Notification(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(20))  # mention | reply | followed_activity
+    # mention | reply | followed_activity (about a document); group_added | folder_trashed
+    # (group-level: no document)
+    kind: Mapped[str] = mapped_column(String(20))
     actor_id: Mapped[str | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True
     )
@@ -64,6 +66,10 @@ class Notification(Base):
     )
     activity_id: Mapped[str | None] = mapped_column(
         ForeignKey("activities.id", ondelete="CASCADE"), nullable=True, index=True
+    )
+    # The folder a folder_trashed notification is about (a purge takes the notification along).
+    folder_id: Mapped[str | None] = mapped_column(
+        ForeignKey("folders.id", ondelete="CASCADE"), nullable=True, index=True
     )
     comment_id: Mapped[str | None] = mapped_column(
         ForeignKey("comments.id", ondelete="CASCADE"), nullable=True, index=True

@@ -13,7 +13,7 @@ from app.pages.forms import FormError, attempt, validate
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.pages.notices import saved
 from app.schemas.groups import GroupCreate, GroupUpdate, MemberAdd, MemberUpdate
-from app.services import account_links, documents, groups
+from app.services import account_links, documents, groups, mail
 
 
 def new_group(p: PageCtx) -> PageResult:
@@ -35,7 +35,8 @@ def new_group(p: PageCtx) -> PageResult:
 
 
 def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = None,
-                      values: dict[str, str] | None = None) -> Page:
+                      values: dict[str, str] | None = None,
+                      invite_link: tuple[str, str] | None = None) -> Page:
     """The group page; also the answer of a refused form on it (with the message and status)."""
     access = p.access
     role = access.group_role(group.id)
@@ -57,6 +58,10 @@ def group_page_result(p: PageCtx, group: Group, *, error: FormError | None = Non
         "field": error.field if error else None,
         "usage": None,
         "quota": p.settings.group_quota_bytes,
+        # (address, link): shown once, to who just made the invitation, when no mail goes out.
+        "invite_link": invite_link,
+        "invitation_days": p.settings.invitation_days,
+        "mail_enabled": mail.enabled(p.settings),
     }
     # The meter counts every folder's files, closed ones too: shown to any member, its deltas
     # would tell of uploads (and their sizes) into folders that member cannot read. Owners and
@@ -125,17 +130,23 @@ def add_member(p: PageCtx, gid: str) -> PageResult:
     group = groups.get_group(p.db, p.access, gid)
     values = {"email": p.form.get("email", ""), "role": p.form.get("role", GroupRole.MEMBER)}
 
-    def add() -> None:
+    def add() -> tuple[str, str] | None:
         body = validate(MemberAdd, values)
         added = groups.add_member(p.db, p.access, group, email=body.email, role=body.role,
                                   invite_unproven=p.settings.email_verification_required)
-        if isinstance(added, Invitation):
-            p.ctx.outbox.extend(account_links.invitation_mails(p.db, p.settings, added, group,
-                                                               p.ctx.require_user()))
+        if not isinstance(added, Invitation):
+            return None
+        p.ctx.outbox.extend(account_links.invitation_mails(p.db, p.settings, added, group,
+                                                           p.ctx.require_user()))
+        link = account_links.invitation_link_to_copy(p.db, p.settings, added)
+        return (added.email, link) if link is not None else None
 
     result = attempt(p, add)
     if isinstance(result, FormError):
         return group_page_result(p, group, error=result, values=values)
+    if result is not None:
+        # Not a redirect: the link is a secret and exists only in this answer (never in a URL).
+        return group_page_result(p, group, invite_link=result)
     return Redirect(f"/groups/{group.id}#members")
 
 
@@ -179,6 +190,17 @@ def revoke_invitation(p: PageCtx, gid: str, iid: str) -> PageResult:
     return Redirect(f"/groups/{group.id}#members")
 
 
+def new_invitation_link(p: PageCtx, gid: str, iid: str) -> PageResult:
+    """A fresh link for a pending invitation, when this server sends no mail (the one shown when
+    it was made is gone: only its hash is kept). Earlier links of it stop working."""
+    group = groups.get_group(p.db, p.access, gid)
+    invitation = groups.get_invitation(p.db, p.access, group, iid)
+    link = account_links.invitation_link_to_copy(p.db, p.settings, invitation)
+    if link is None:
+        raise NotFound()
+    return group_page_result(p, group, invite_link=(invitation.email, link))
+
+
 def routes() -> list[BaseRoute]:
     post = ("POST",)
     return [
@@ -192,4 +214,5 @@ def routes() -> list[BaseRoute]:
         page("/groups/{gid}/members/{uid}/remove", remove_member, methods=post),
         page("/groups/{gid}/requests/{uid}/{decision}", decide_request, methods=post),
         page("/groups/{gid}/invitations/{iid}/revoke", revoke_invitation, methods=post),
+        page("/groups/{gid}/invitations/{iid}/link", new_invitation_link, methods=post),
     ]

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute
 
 from app.errors import NotFound
 from app.http.context import Ctx
-from app.models import Activity, Comment, Group, Notification, User
+from app.models import Activity, Comment, Folder, Group, Notification, User
 from app.pages.framework import Page, PageCtx, PageResult, Redirect, page
 from app.services import markdown, notifications
 
@@ -54,6 +54,9 @@ def _rows(p: PageCtx, inbox: notifications.Inbox) -> list[dict[str, Any]]:
     verbs = dict(p.db.execute(select(Activity.id, Activity.verb)
                               .where(Activity.id.in_(activity_ids))).tuples().all()) \
         if activity_ids else {}
+    folder_ids = sorted({n.folder_id for n, _ in items if n.folder_id})
+    folders = {f.id: f for f in p.db.scalars(select(Folder).where(Folder.id.in_(folder_ids)))} \
+        if folder_ids else {}
     rows = []
     for note, doc in items:
         actor = users.get(note.actor_id or "")
@@ -64,6 +67,7 @@ def _rows(p: PageCtx, inbox: notifications.Inbox) -> list[dict[str, Any]]:
             "group": groups.get(note.group_id),
             "excerpt": markdown.plain_text(comment.body, 160) if live and comment else "",
             "verb": verbs.get(note.activity_id or ""),
+            "folder": folders.get(note.folder_id or ""),
         })
     return rows
 
@@ -88,6 +92,10 @@ def open_notification(p: PageCtx, nid: str) -> PageResult:
     if note is None or note.user_id != user.id:
         raise NotFound("Not found.")
     notifications.mark_read(p.db, p.access, [note.id])
+    if note.kind == "group_added":
+        return Redirect(f"/groups/{note.group_id}")
+    if note.kind == "folder_trashed":
+        return Redirect(f"/groups/{note.group_id}/trash")
     if note.document_id is None:
         return Redirect("/notifications")
     target = f"/documents/{note.document_id}"

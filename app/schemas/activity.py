@@ -65,13 +65,14 @@ class ActivityPage(BaseModel):
 
 class NotificationOut(BaseModel):
     id: str
-    kind: Literal["mention", "reply", "followed_activity"]
+    kind: Literal["mention", "reply", "followed_activity", "group_added", "folder_trashed"]
     created_at: datetime
     read: bool
     read_at: datetime | None
     actor: PersonOut | None
     group: GroupRef
     document: DocumentRef | None
+    folder: FolderRef | None = Field(None, description="The folder a folder_trashed is about")
     comment: CommentRef | None
     verb: str | None = Field(None, description="The activity a followed_activity is about")
 

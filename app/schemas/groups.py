@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, EmailStr
+from pydantic import BaseModel, EmailStr, Field
 
 from app.models import Group, Invitation, Membership, MembershipState, User
 from app.schemas.accounts import PersonOut
@@ -80,6 +80,9 @@ class InvitationOut(BaseModel):
     role: str
     state: Literal["invited"] = "invited"
     created_at: datetime
+    link: str | None = Field(
+        None, description="The single-use invitation link to pass on yourself: only in the "
+        "answer to whoever made the invitation, and only when this server sends no mail")
 
     @classmethod
     def of(cls, invitation: Invitation) -> InvitationOut:

@@ -226,22 +226,41 @@ def address_taken_mail(settings: Settings, user: User) -> Mail:
 
 def invitation_mails(db: Session, settings: Settings, invitation: Invitation, group: Group,
                      inviter: User) -> list[Mail]:
-    """The invitation link, when this server sends mail. Without mail there is no way to prove
-    an address: the invitation waits until a manager adds the person's account by hand."""
+    """The invitation link, when this server sends mail. Without mail, see
+    :func:`invitation_link_to_copy`."""
     if not mail_enabled(settings):
         return []
     return [invitation_mail(db, settings, invitation, group, inviter)]
 
 
-def invitation_mail(db: Session, settings: Settings, invitation: Invitation, group: Group,
-                    inviter: User) -> Mail:
+def invitation_link(db: Session, settings: Settings, invitation: Invitation) -> str:
+    """A new single-use link for ``invitation`` (what the mail carries). Only its hash is kept,
+    so the link exists once: in the mail, or in the answer to whoever made the invitation. A
+    new link replaces the earlier ones (a manager asks again when the first one was lost)."""
+    db.execute(delete(AccountToken).where(AccountToken.purpose == "invitation",
+                                          AccountToken.invitation_id == invitation.id))
     secret = _issue(db, purpose="invitation", email=invitation.email,
                     invitation_id=invitation.id,
                     lifetime=timedelta(days=settings.invitation_days))
+    return _link(settings, "/invite", secret)
+
+
+def invitation_link_to_copy(db: Session, settings: Settings,
+                            invitation: Invitation) -> str | None:
+    """Issue 17: with no mail server nothing would reach the invited address and nothing said
+    so. Then the link is handed to the person who made the invitation, to pass on themselves."""
+    if mail_enabled(settings):
+        return None
+    return invitation_link(db, settings, invitation)
+
+
+def invitation_mail(db: Session, settings: Settings, invitation: Invitation, group: Group,
+                    inviter: User) -> Mail:
+    link = invitation_link(db, settings, invitation)
     return Mail(to=invitation.email, subject=f"Plein: {inviter.name} invites you to “{group.name}”",
                 text=f"Hello,\n\n{inviter.name} invites you to the group “{group.name}” on "
                      f"Plein. Open this link to accept (sign in or create an account first "
-                     f"if you have none):\n\n  {_link(settings, '/invite', secret)}\n\n"
+                     f"if you have none):\n\n  {link}\n\n"
                      f"The link works once and for {settings.invitation_days} days.\n")
 
 

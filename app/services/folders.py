@@ -25,7 +25,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.services import activity, audit
+from app.services import activity, audit, notifications
 
 
 @dataclass(frozen=True)
@@ -125,6 +125,11 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
     folder.trashed_at = utcnow()
     folder.trashed_by = user.id
     access.forget()
+    # Issue 17: the owners hear of it (who, which folder), whoever did it.
+    group = db.get_one(Group, folder.group_id)
+    notifications.notify_group(db, user_ids=notifications.owners(db, folder.group_id),
+                               kind="folder_trashed", actor_id=user.id, group=group,
+                               folder=folder)
 
 
 @dataclass

@@ -21,7 +21,7 @@ from app.models import (
     MembershipState,
     User,
 )
-from app.services import activity
+from app.services import activity, notifications
 from app.services import audit as audit_trail
 from app.services.accounts import normalize_email
 
@@ -199,6 +199,9 @@ def add_member(db: Session, access: Access, group: Group, *, email: str, role: s
     access.forget()
     activity.record(db, "member.joined", actor_id=access.require_user().id, group_id=group.id,
                     data={"user_id": user.id, "role": role})
+    # Issue 17: tell the person in Plein who added them (mail may be off or unread).
+    notifications.notify_group(db, user_ids=[user.id], kind="group_added",
+                               actor_id=access.require_user().id, group=group)
     audit_trail.record(db, "group.member_added", actor_id=access.require_user().id,
                        object_type="user", object_id=user.id, group_id=group.id,
                        detail={"role": role})
@@ -293,6 +296,15 @@ def decide_request(db: Session, access: Access, group: Group, user_id: str, *, a
         db.delete(membership)
     db.flush()
     access.forget()
+
+
+def get_invitation(db: Session, access: Access, group: Group, invitation_id: str) -> Invitation:
+    """A pending invitation of ``group``, for whoever manages its members."""
+    access.require_group(Action.GROUP_MANAGE_MEMBERS, group)
+    invitation = db.get(Invitation, invitation_id)
+    if invitation is None or invitation.group_id != group.id:
+        raise NotFound(N_("No such invitation."))
+    return invitation
 
 
 def revoke_invitation(db: Session, access: Access, group: Group, invitation_id: str) -> None:

@@ -3,7 +3,10 @@ filter, and notification e-mail (immediate and daily digest).
 
 A notification is only created for someone who may read its document at that moment, and it
 is only *shown* (listed, counted, mailed) while they still may: losing access hides it at
-once. E-mail carries who did what on which document and a link, never comment text: mail
+once. Group-level notifications have no document: ``group_added`` (someone added you to a
+group) is shown while you are a member; ``folder_trashed`` (told to the owners) while you
+manage the group, i.e. may see and restore its trash.
+E-mail carries who did what on which document and a link, never comment text: mail
 leaves the encrypted store and is often forwarded or kept in other systems.
 """
 
@@ -21,10 +24,16 @@ from sqlalchemy.orm import Session
 from app.access import Access, Action
 from app.db import Database
 from app.models import (
+    GROUP_MANAGERS,
     Activity,
     Comment,
     Document,
+    Folder,
     Follow,
+    Group,
+    GroupRole,
+    Membership,
+    MembershipState,
     Notification,
     NotificationSettings,
     User,
@@ -35,8 +44,10 @@ from app.settings import Settings
 
 log = logging.getLogger("plein.notifications")
 
-# Which setting switches a kind on or off.
+# Which setting switches a kind on or off. Group-level kinds have no switch: they are rare and
+# about one's own membership or the safety of the group's work (issue 17).
 KIND_SETTING = {"mention": "mentions", "reply": "replies", "followed_activity": "followed"}
+GROUP_KINDS = ("group_added", "folder_trashed")
 DEFAULTS: dict[str, Any] = {"mentions": True, "replies": True, "followed": True,
                             "email": "daily"}
 IMMEDIATE_WINDOW = timedelta(days=1)  # older unsent notifications are not mailed one by one
@@ -99,6 +110,25 @@ def notify(db: Session, *, user_ids: Iterable[str], kind: str, actor_id: str | N
     return told
 
 
+def notify_group(db: Session, *, user_ids: Iterable[str], kind: str, actor_id: str | None,
+                 group: Group, folder: Folder | None = None) -> list[str]:
+    """A group-level notification (no document) to each person named, except the actor."""
+    if kind not in GROUP_KINDS:
+        raise ValueError(f"not a group-level notification kind: {kind!r}")
+    told = [uid for uid in dict.fromkeys(user_ids) if uid != actor_id]
+    for uid in told:
+        db.add(Notification(user_id=uid, kind=kind, actor_id=actor_id, group_id=group.id,
+                            folder_id=folder.id if folder is not None else None))
+    db.flush()
+    return told
+
+
+def owners(db: Session, group_id: str) -> list[str]:
+    return list(db.scalars(select(Membership.user_id).where(
+        Membership.group_id == group_id, Membership.role == GroupRole.OWNER,
+        Membership.state == MembershipState.MEMBER).order_by(Membership.user_id)))
+
+
 def followers(db: Session, document_id: str) -> list[str]:
     return list(db.scalars(select(Follow.user_id).where(Follow.document_id == document_id)
                            .order_by(Follow.created_at)))
@@ -126,9 +156,11 @@ def _visible(access: Access) -> ColumnElement[bool]:
     user = access.require_user()
     folders = sorted(access.readable_folder_ids_all())
     groups = [gid for gid in access.memberships() if access.group_role(gid) is not None]
+    managed = [gid for gid in groups if access.group_role(gid) in GROUP_MANAGERS]
     return and_(
         Notification.user_id == user.id,
         Notification.group_id.in_(groups),
+        or_(Notification.kind != "folder_trashed", Notification.group_id.in_(managed)),
         or_(Notification.document_id.is_(None),
             and_(Document.trashed_at.is_(None), Document.folder_id.in_(folders))),
     )
@@ -201,6 +233,25 @@ def _line(settings: Settings, note: Notification, actor: User | None, doc: Docum
     return f"{what}\n  {document_url(settings, doc.id, note.comment_id)}"
 
 
+def _group_line(session: Session, settings: Settings, access: Access,
+                note: Notification) -> str | None:
+    """The mail line of a group-level notification, if the person may still see its subject."""
+    role = access.group_role(note.group_id)
+    group = session.get(Group, note.group_id)
+    if role is None or group is None:
+        return None
+    actor = session.get(User, note.actor_id) if note.actor_id else None
+    who = actor.name if actor is not None else "Someone"
+    base = settings.resolved_base_url
+    if note.kind == "group_added":
+        return f"{who} added you to the group “{group.name}”\n  {base}/groups/{group.id}"
+    folder = session.get(Folder, note.folder_id) if note.folder_id else None
+    if role not in GROUP_MANAGERS or folder is None:
+        return None
+    return (f"{who} moved the folder “{folder.name}” of “{group.name}” to the trash\n"
+            f"  {base}/groups/{group.id}/trash")
+
+
 def document_url(settings: Settings, document_id: str, comment_id: str | None = None) -> str:
     """Where a notification points (the document page; its discussion when about a comment)."""
     url = f"{settings.resolved_base_url}/documents/{document_id}"
@@ -232,6 +283,12 @@ def _claim(session: Session, settings: Settings, rows: Sequence[Notification],
         lines: list[str] = []
         ids: list[str] = []
         for note in sorted(notes, key=lambda n: n.created_at):
+            if note.kind in GROUP_KINDS:
+                line = _group_line(session, settings, access, note)
+                if line is not None:
+                    lines.append(line)
+                    ids.append(note.id)
+                continue
             doc = session.get(Document, note.document_id) if note.document_id else None
             if doc is None or not access.can_document(Action.DOCUMENT_READ, doc):
                 continue

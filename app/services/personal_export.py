@@ -78,6 +78,7 @@ def personal_data(db: Session, access: Access) -> dict[str, Any]:
                                "in_trash": d.trashed_at is not None} for d in created],
         "notifications": [{"id": n.id, "kind": n.kind, "group_id": n.group_id,
                            "document_id": n.document_id, "document": title(n.document_id),
+                           "folder_id": n.folder_id,
                            "created_at": _iso(n.created_at), "read_at": _iso(n.read_at),
                            "emailed_at": _iso(n.emailed_at)}
                           for n in db.scalars(select(Notification).where(

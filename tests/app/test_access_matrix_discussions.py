@@ -213,7 +213,7 @@ def test_discussion_access(world: World, role: str, path: str, obj: str, expecte
         return
     if path == "NOTIFIED mention":
         items = expect(response, 200)["items"]
-        kinds = [n["kind"] for n in items if n["document"]["id"] == doc]
+        kinds = [n["kind"] for n in items if n["document"] and n["document"]["id"] == doc]
         assert ("mention" in kinds) == (expected == "yes"), f"{role} {obj}: {kinds}"
         return
     status = int(expected)

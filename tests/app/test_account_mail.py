@@ -285,6 +285,7 @@ def test_an_attacker_registering_an_invited_address_does_not_become_member(
     members = f"{API}/groups/{gid}/members"
     answer = expect(alice.post(members, json={"email": invited, "role": "admin"}), 201)
     assert answer["state"] == "invited" and answer["email"] == invited
+    assert answer["link"] is None  # the mail carries it (issue 17: shown only without mail)
     invitation_mail = sink.wait_for(invited, INVITE)
     assert "Alice" in str(invitation_mail["Subject"]) and group["name"] in body_of(invitation_mail)
     token = token_in(invitation_mail, "/invite")
@@ -455,3 +456,20 @@ def test_the_pages_behind_the_links(live: LiveServer, sink: MailSink, alice: Cli
         assert accepted.status_code == 303
         assert accepted.headers["location"] == f"/groups/{group['id']}"
         assert http.get(f"/groups/{group['id']}").status_code == 200
+
+
+def test_with_mail_the_invitation_link_is_not_shown(live: LiveServer, sink: MailSink,
+                                                     alice: Client) -> None:
+    """Issue 17: the link is handed over only when no mail can carry it."""
+    from tests.app.test_document_pages import csrf_of
+
+    group = make_group(alice, unique("Post"))
+    invited = address("postbus")
+    answer = expect(alice.post(f"{API}/groups/{group['id']}/members", json={"email": invited}),
+                    201)
+    assert answer["link"] is None
+    sink.wait_for(invited, INVITE)
+    page = alice.http.get(f"/groups/{group['id']}")
+    again = f"/groups/{group['id']}/invitations/{answer['id']}/link"
+    assert again not in page.text and 'id="invite-link"' not in page.text
+    assert alice.http.post(again, data={"csrf_token": csrf_of(page)}).status_code == 404

@@ -75,7 +75,7 @@ def inbox(client: Client, doc_id: str | None = None, **params: Any) -> list[dict
     page = expect(client.get(f"{API}/notifications", params={"limit": 500, **params}), 200)
     items: list[dict[str, Any]] = page["items"]
     if doc_id is not None:
-        items = [n for n in items if n["document"]["id"] == doc_id]
+        items = [n for n in items if n["document"] and n["document"]["id"] == doc_id]
     return items
 
 
@@ -175,9 +175,10 @@ def test_settings_switch_kinds_off(world: dict[str, Any]) -> None:
 
 def test_read_marks_and_unread_count(world: dict[str, Any]) -> None:
     alice, carol = world["alice"], world["carol"]
+    t = team(world)
+    # Being added to the team's group is a notification too (issue 17): read it first.
     expect(carol.post(f"{API}/notifications/read", json={}), 200)
     assert unread(carol) == 0
-    t = team(world)
     doc = upload_id(alice, t["open"])
     ids = [post(alice, doc, f"{mention(carol)} {i}")["id"] for i in range(3)]
     assert unread(carol) == 3
@@ -285,6 +286,8 @@ def test_immediate_mail_is_sent_by_the_background_task(tmp_path: Path, sink: Sin
             group = make_group(alice, unique("Post"))
             add_member(alice, group["id"], bob)
             add_member(alice, group["id"], carol)
+            # Being added is a notification of its own (issue 17), read here in the app.
+            expect(bob.post(f"{API}/notifications/read", json={}), 200)
             doc = upload_id(alice, group["root_folder_id"], "Begroting 2027")
             post(alice, doc, f"{mention(bob)} {mention(carol)} CANARY-7f3a in de tekst")
             sink.wait_for(1)
@@ -320,6 +323,8 @@ def test_daily_digest(tmp_path: Path, sink: Sink) -> None:
             group = make_group(alice, unique("Dagelijks"))
             add_member(alice, group["id"], bob)
             add_member(alice, group["id"], carol)
+            # Being added is a notification of its own (issue 17), read here in the app.
+            expect(bob.post(f"{API}/notifications/read", json={}), 200)
             root = group["root_folder_id"]
             closed = make_folder(alice, root, unique("dicht"), "closed", [(bob, "viewer")])
             open_doc = upload_id(alice, root, "Notulen")
@@ -389,6 +394,41 @@ def test_unreachable_mail_server_gives_the_notifications_back(tmp_path: Path) ->
     try:
         assert send_digests(db, settings, utcnow()) == 0
         with db.read() as session:
-            assert [n.emailed_at for n in session.scalars(select(Notification))] == [None]
+            # Both Bob's (being added, issue 17, and the mention) are given back.
+            assert [n.emailed_at for n in session.scalars(select(Notification))] == [None, None]
+    finally:
+        db.dispose()
+
+
+def test_group_level_notifications_are_mailed_with_their_links(tmp_path: Path,
+                                                               sink: Sink) -> None:
+    """Issue 17: being added to a group and, for an owner, a folder trashed reach the digest
+    too, with who did it and a link (to the group, to its trash); no document involved."""
+    data_dir = tmp_path / "data"
+    env = {"PLEIN_SMTP_URL": sink.url, "PLEIN_MAIL_INTERVAL_SECONDS": "3600",
+           "PLEIN_REQUIRE_EMAIL_VERIFICATION": "off"}
+    with running_server(data_dir, env) as server:
+        people = sign_up_all(server, ("alice", "bob"))
+        try:
+            alice, bob = people["alice"], people["bob"]
+            group = make_group(alice, unique("Buurt"))
+            add_member(alice, group["id"], bob)
+            folder = make_folder(bob, group["root_folder_id"], "Oude stukken")
+            expect(bob.delete(f"{API}/folders/{folder['id']}"), 204)
+        finally:
+            for client in people.values():
+                client.close()
+    settings = Settings(data_dir=data_dir, smtp_url=sink.url, base_url="https://plein.example.nl")
+    db = Database(settings.resolved_database_url, keys_in(data_dir))
+    try:
+        assert send_digests(db, settings, utcnow()) == 2
+        sink.wait_for(2)
+        by_to = {tuple(r): text_of(m) for r, m in sink.messages[-2:]}
+        to_bob, to_alice = by_to[(email_of(bob),)], by_to[(email_of(alice),)]
+        assert f"Alice added you to the group “{group['name']}”" in to_bob
+        assert f"https://plein.example.nl/groups/{group['id']}\r\n" in to_bob
+        assert f"Bob moved the folder “Oude stukken” of “{group['name']}” to the trash" \
+            in to_alice
+        assert f"https://plein.example.nl/groups/{group['id']}/trash" in to_alice
     finally:
         db.dispose()

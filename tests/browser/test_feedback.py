@@ -93,3 +93,47 @@ def test_trashing_a_folder_is_confirmed_and_its_old_link_offers_to_restore(
     page.get_by_role("main").get_by_role("button", name="Terugzetten").click()
     expect(page.get_by_role("heading", name="Notulen 2024")).to_be_visible()
     expect(page.get_by_role("link", name="Mei")).to_be_visible()
+
+
+def test_without_mail_the_owner_copies_the_invitation_link_and_the_added_are_told(
+        browsers: Browsers) -> None:  # noqa: F811
+    """Issue 17: with no mail server an invitation went nowhere without a word. The owner sees
+    the link, copies it, the newcomer opens it and is in; an existing account added is told
+    in Plein who added them."""
+    alice = browsers.person("Alice")
+    bob = browsers.person("Bob")
+    group = expect_ok(alice.post(f"{API}/groups", json={
+        "name": f"Buurt {uuid.uuid4().hex[:4]}", "access": "closed"}))
+    page = browsers.page(alice)
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"],
+                                   origin=browsers.server.url)
+    page.goto(f"/groups/{group['id']}")
+    address = f"nieuw-{uuid.uuid4().hex[:8]}@example.nl"
+    page.locator("#add-email").fill(address)
+    page.get_by_role("button", name="Toevoegen", exact=True).click()
+    expect(page.locator(".invite-link")).to_contain_text(
+        f"er is dus geen uitnodiging naar {address} gestuurd")
+    link = page.locator("#invite-link").input_value()
+    assert "/invite?token=" in link
+    page.get_by_role("button", name="Kopiëren").click()
+    expect(page.get_by_text("Gekopieerd.")).to_be_visible()
+    assert page.evaluate("navigator.clipboard.readText()") == link
+
+    newcomer = browsers.server.client()
+    browsers.clients.append(newcomer)
+    newcomer.sign_up("Nieuw", email=address)
+    other = browsers.page(newcomer)
+    other.goto(link[link.index("/invite?"):])
+    other.get_by_role("button", name="Uitnodiging aannemen").click()
+    expect(other.get_by_role("heading", name=group["name"])).to_be_visible()
+
+    # An existing account is added at once, and told by whom.
+    page.goto(f"/groups/{group['id']}")
+    page.locator("#add-email").fill(str(bob.user["email"] if bob.user else ""))
+    page.get_by_role("button", name="Toevoegen", exact=True).click()
+    bobs = browsers.page(bob)
+    bobs.goto("/notifications")
+    expect(bobs.locator(".notification-text")).to_contain_text(
+        f"Alice heeft je toegevoegd aan de groep “{group['name']}”")
+    bobs.get_by_role("button", name="Naar de groep").click()
+    expect(bobs.get_by_role("heading", name=group["name"])).to_be_visible()

@@ -118,6 +118,7 @@ def _present_inbox(ctx: Ctx, inbox: notifications.Inbox) -> list[NotificationOut
     group_rows = _by_id(ctx.db, Group, [n.group_id for n, _ in rows])
     comments = _by_id(ctx.db, Comment, [n.comment_id for n, _ in rows])
     activities = _by_id(ctx.db, Activity, [n.activity_id for n, _ in rows])
+    folders = _by_id(ctx.db, Folder, [n.folder_id for n, _ in rows])
     out: list[NotificationOut] = []
     for note, doc in rows:
         group = group_rows[note.group_id]
@@ -129,6 +130,8 @@ def _present_inbox(ctx: Ctx, inbox: notifications.Inbox) -> list[NotificationOut
             document=DocumentRef(id=doc.id, title=doc.title, kind=doc.kind)
             if doc is not None else None,
             comment=_comment_ref(comments, note.comment_id),
+            folder=FolderRef(id=folder.id, name=folder.name)
+            if (folder := folders.get(note.folder_id or "")) is not None else None,
             verb=event.verb if event is not None else None))
     return out
 

@@ -91,7 +91,9 @@ def add_member(ctx: Ctx, gid: str, body: MemberAdd) -> MemberOut | InvitationOut
     if isinstance(added, Invitation):
         ctx.outbox.extend(account_links.invitation_mails(ctx.db, ctx.settings, added, group,
                                                          ctx.require_user()))
-        return InvitationOut.of(added)
+        out = InvitationOut.of(added)
+        out.link = account_links.invitation_link_to_copy(ctx.db, ctx.settings, added)
+        return out
     user = ctx.db.get_one(User, added.user_id)
     return MemberOut.of(added, user)
 
