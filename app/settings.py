@@ -132,6 +132,10 @@ class Settings(BaseSettings):
         default=365, description="Days the audit log keeps an entry (plein maintenance "
                                  "forgets older ones).",
     )
+    audit_csv_rows: Positive = Field(
+        default=100_000, description="Most audit entries one CSV download of the audit log "
+                                     "holds (the newest that match its filters).",
+    )
     require_totp_for_admins: bool = Field(
         default=False,
         description="Site administrators must use two-step sign-in (TOTP): without it they "
