@@ -18,7 +18,7 @@ from sqlalchemy import select
 from starlette.routing import BaseRoute
 
 from app.i18n import N_
-from app.models import AuditEvent, Group, User
+from app.models import AuditEvent, Document, Folder, Group, User
 from app.pages.framework import Download, Page, PageCtx, PageResult, page
 from app.pages.render import gettext
 from app.services import audit
@@ -104,9 +104,11 @@ def _rows(p: PageCtx, group_id: str | None, filters: Filters, limit: int) -> lis
                         if filters.until else None)
 
 
-def _names(p: PageCtx, events: list[AuditEvent], extra: list[str]) -> dict[str, str]:
-    """Names of the people and groups the entries name (other objects stay ids: the site's
-    log must not show the names of documents its administrators may not read)."""
+def _names(p: PageCtx, events: list[AuditEvent], extra: list[str],
+           group: Group | None = None) -> dict[str, str]:
+    """Names of the people and groups the entries name; in a group's log also of its
+    documents and folders (its owners and admins reach every folder). The site's log shows
+    those as ids: site administrators read content only as members."""
     people = {e.actor_id for e in events if e.actor_id} | set(extra) | \
         {e.object_id for e in events if e.object_type == "user"}
     groups = {e.object_id for e in events if e.object_type == "group"} | \
@@ -118,6 +120,15 @@ def _names(p: PageCtx, events: list[AuditEvent], extra: list[str]) -> dict[str, 
     if groups:
         names.update({g.id: g.name for g in p.db.scalars(select(Group).where(
             Group.id.in_(groups)))})
+    if group is not None:
+        docs = {e.object_id for e in events if e.object_type == "document"}
+        folders = {e.object_id for e in events if e.object_type == "folder"}
+        if docs:
+            names.update({d.id: d.title for d in p.db.scalars(select(Document).where(
+                Document.id.in_(docs), Document.group_id == group.id))})
+        if folders:
+            names.update({f.id: f.name for f in p.db.scalars(select(Folder).where(
+                Folder.id.in_(folders), Folder.group_id == group.id))})
     return names
 
 
@@ -154,13 +165,13 @@ def _log_page(p: PageCtx, group: Group | None, base: str) -> PageResult:
     if p.query.get("format") == "csv":
         rows = _rows(p, group_id, filters, p.settings.audit_csv_rows)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
-        return Download(_csv(rows, _names(p, rows, [])), "text/csv; charset=utf-8",
+        return Download(_csv(rows, _names(p, rows, [], group)), "text/csv; charset=utf-8",
                         f"audit-{group_id or 'site'}-{stamp}.csv")
     rows = _rows(p, group_id, filters, PER_PAGE + 1)
     older = rows[PER_PAGE - 1].at.isoformat() if len(rows) > PER_PAGE else None
     rows = rows[:PER_PAGE]
     actions, actors = audit.choices(p.db, group_id=group_id)
-    names = _names(p, rows, actors)
+    names = _names(p, rows, actors, group)
     entries = [{"event": e, "label": _label(p.language, e.action),
                 "actor": names.get(e.actor_id or ""),
                 "object": names.get(e.object_id),

@@ -13,7 +13,17 @@ from pathlib import Path
 
 import httpx
 
-from tests.app.helpers import API, add_member, email_of, expect, make_group, missing_id, uid_of
+from tests.app.helpers import (
+    API,
+    add_member,
+    email_of,
+    expect,
+    make_folder,
+    make_group,
+    missing_id,
+    set_access,
+    uid_of,
+)
 from tests.live import running_server, unique
 from tests.plugin import Cast, Site
 
@@ -94,6 +104,15 @@ def test_group_log_page_filters_pages_and_downloads(person: Cast, site: Site) ->
     assert by_carol["actor"] == "Carol" and by_carol["actor_id"] == uid_of(carol)
     assert by_carol["object"] == "'=HYPERLINK(\"http://x\")"
     assert by_carol["detail"] == '{"role": "member"}'
+
+    # A group's log names its documents and folders; the site's log shows them as ids.
+    folder = make_folder(alice, group["root_folder_id"], "Vertrouwelijk")
+    assert set_access(alice, folder["id"], "closed", [(bob, "viewer")]).status_code == 200
+    changed = csv_rows(alice.get(base, params={"format": "csv",
+                                               "action": "folder.access_changed"}))
+    assert [(r["object_type"], r["object_id"], r["object"]) for r in changed] == [
+        ("folder", defused(folder["id"]), "Vertrouwelijk")]
+    assert "Vertrouwelijk" in alice.get(base, params={"action": "folder.access_changed"}).text
 
     # Members read none of it; outsiders learn nothing; the page is linked for managers.
     assert bob.get(base).status_code == 403
