@@ -132,6 +132,15 @@ class Settings(BaseSettings):
         default=365, description="Days the audit log keeps an entry (plein maintenance "
                                  "forgets older ones).",
     )
+    audit_download_minutes: NonNegative = Field(
+        default=60, description="The audit log records a person's download of a document "
+                                "version once in this many minutes (0: every download, "
+                                "including each part of a ranged one).",
+    )
+    audit_csv_rows: Positive = Field(
+        default=100_000, description="Most audit entries one CSV download of the audit log "
+                                     "holds (the newest that match its filters).",
+    )
     require_totp_for_admins: bool = Field(
         default=False,
         description="Site administrators must use two-step sign-in (TOTP): without it they "

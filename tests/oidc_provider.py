@@ -1,21 +1,24 @@
 """A real OpenID Provider for the single sign-on tests: panva/oidc-provider (OpenID
 Certified) run by Node from tests/oidc/op.mjs, with its development sign-in pages, and a
-client that walks a browser's way through them."""
+client that walks a browser's way through them; :func:`running_sso` starts it with a Plein
+server configured to sign people on with it (the SSO tests of the server and browser layers)."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import shutil
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx
 
-from tests.live import REPO, free_port
+from tests.live import REPO, LiveServer, free_port
 
 OP_DIR = REPO / "tests" / "oidc"
 FORM_ACTION = re.compile(r'<form[^>]*action="([^"]+)"')
@@ -96,3 +99,50 @@ def running_provider(client_id: str, client_secret: str, redirect_uri: str, *,
                 proc.wait()
             if proc.stdout is not None:
                 proc.stdout.close()
+
+
+CLIENT_ID = "plein"
+
+
+@dataclass
+class Sso:
+    """A real Plein server whose single sign-on goes to a real provider."""
+
+    server: LiveServer
+    op: OpenIdProvider
+
+    def browser(self) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, timeout=30, follow_redirects=False)
+
+    def to_provider(self, browser: httpx.Client, next_url: str = "") -> str:
+        started = browser.get("/auth/oidc/login" + (f"?next={next_url}" if next_url else ""))
+        assert started.status_code == 303, started.text
+        location = started.headers["location"]
+        assert location.startswith(self.op.url)
+        return location
+
+    def callback_url(self, browser: httpx.Client, login: str) -> str:
+        back = self.op.sign_in(self.to_provider(browser), login)
+        assert back.startswith(f"{self.server.url}/auth/oidc/callback?"), back
+        return back
+
+
+@contextmanager
+def running_sso(root: Path, *, code_ttl: int = 60) -> Iterator[Sso]:
+    """A provider and a server that trusts it; the server's first account (the site
+    administrator) is made before anyone signs on."""
+    server = LiveServer(root / "data")
+    secret = secrets.token_urlsafe(24)
+    with running_provider(CLIENT_ID, secret, f"{server.url}/auth/oidc/callback",
+                          code_ttl=code_ttl, log=root / "op.log") as op:
+        server.extra_env.update({"PLEIN_BASE_URL": server.url, "PLEIN_OIDC_ISSUER": op.url,
+                                 "PLEIN_OIDC_CLIENT_ID": CLIENT_ID,
+                                 "PLEIN_OIDC_CLIENT_SECRET": secret})
+        server.start()
+        try:
+            admin = server.client()
+            admin.sign_up("Admin")
+            admin.close()
+            yield Sso(server, op)
+        finally:
+            server.stop()

@@ -21,7 +21,7 @@ from app.errors import CSRFFailed, HTTPError, NotSignedIn
 from app.i18n import N_
 from app.models import ApiToken, User
 from app.runtime import Runtime
-from app.services import accounts
+from app.services import accounts, audit
 from app.services.mail import Mail
 from app.settings import Settings
 
@@ -57,6 +57,8 @@ class Ctx:
     # Bookkeeping written after the request in its own short transaction (see in_transaction).
     touch_session: bool = False
     touch_token: bool = False
+    # Downloads to enter in the audit log, written before the response's body is sent.
+    downloads: list[audit.Download] = field(default_factory=list)
     # Mail to send once the transaction committed (account links: never stored in clear).
     outbox: list[Mail] = field(default_factory=list)
 
@@ -202,11 +204,15 @@ async def in_transaction(conn: HTTPConnection, *, write: bool, fn: Callable[[Ctx
 
 
 def _record_use(runtime: Runtime, ctx: Ctx) -> None:
-    """Slide the session's expiry and note a token's last use, at most hourly, in a write
-    transaction of its own: read requests stay read-only (no SQLite lock upgrades)."""
-    if not (ctx.touch_session or ctx.touch_token):
+    """Slide the session's expiry and note a token's last use, at most hourly, and enter the
+    request's downloads in the audit log, in a write transaction of its own: read requests
+    stay read-only (no SQLite lock upgrades). Runs before the response's body is sent: if
+    the audit entry cannot be written, the download fails rather than go unrecorded."""
+    if not (ctx.touch_session or ctx.touch_token or ctx.downloads):
         return
     with runtime.db.write() as session:
+        for download in ctx.downloads:
+            audit.record_download(session, runtime.settings.audit_download_minutes, download)
         if ctx.touch_session and ctx.session_token:
             accounts.touch_session(session, runtime.settings, ctx.session_token, ctx.client_ip)
         if ctx.touch_token and ctx.api_token is not None:

@@ -18,6 +18,7 @@ def page_routes() -> list[BaseRoute]:
     from app.pages import (
         account,
         activity,
+        audit,
         discussions,
         documents,
         folders,
@@ -36,7 +37,8 @@ def page_routes() -> list[BaseRoute]:
     return [*home.routes(), *account.routes(), *groups.routes(), *folders.routes(),
             *trash.routes(), *uploads.routes(), *notes.routes(), *documents.routes(),
             *profile.routes(), *search.routes(), *discussions.routes(),
-            *notifications.routes(), *activity.routes(), *oidc.routes()]
+            *notifications.routes(), *activity.routes(), *oidc.routes(),
+            *audit.routes()]
 
 
 def page_context() -> tuple[ContextProcessor, ...]:

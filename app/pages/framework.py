@@ -55,7 +55,16 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-PageResult = Page | Redirect
+@dataclass
+class Download:
+    """A file made by the page (a CSV of the audit log): sent as an attachment, never cached."""
+
+    body: bytes
+    media_type: str
+    filename: str
+
+
+PageResult = Page | Redirect | Download
 PageHandler = Callable[..., PageResult]
 ContextProcessor = Callable[[Ctx], Mapping[str, Any]]
 """Adds what every full page of a signed-in person shows (parts of the header, such as the
@@ -181,6 +190,9 @@ async def serve_page(request: Request, handler: PageHandler, *, auth: bool, writ
         result = handler(pctx, **request.path_params)
         if isinstance(result, Redirect):
             return RedirectResponse(result.url, status_code=303)
+        if isinstance(result, Download):
+            return Response(result.body, media_type=result.media_type, headers={
+                "Content-Disposition": f'attachment; filename="{result.filename}"'})
         return _render(request, ctx, language, result)
 
     try:

@@ -128,3 +128,61 @@ def test_sign_ins_and_failures_are_in_the_site_log(tmp_path: Path) -> None:
 def test_outsiders_see_no_site_log(anonymous: Client, site: Site) -> None:
     expect_error(anonymous.get(f"{API}/audit"), 401)
     expect_error(anonymous.get(f"{API}/groups/{missing_id()}/audit"), 401)
+
+
+def downloads_in(client: Client, gid: str) -> list[dict[str, Any]]:
+    return [e for e in group_log(client, gid, limit=200) if e["action"] == "document.downloaded"]
+
+
+def test_downloads_are_recorded_once_per_person_version_and_hour(person: Cast) -> None:
+    alice, bob, outsider = person("Alice"), person("Bob"), person("Outsider")
+    group = make_group(alice, unique("Downloads"))
+    gid, root = group["id"], group["root_folder_id"]
+    add_member(alice, gid, bob)
+    doc = uploaded(alice, root, "begroting.txt", b"een")
+    expect(alice.post(f"{API}/documents/{doc['id']}/versions",
+                      files={"file": ("begroting.txt", b"twee")}), 201)
+    assert downloads_in(alice, gid) == []  # uploading is not downloading
+
+    # Recorded after access is granted and before the body is sent.
+    with bob.http.stream("GET", f"{API}/documents/{doc['id']}/content") as response:
+        assert response.status_code == 200
+        recorded = downloads_in(alice, gid)
+        assert [(e["actor_id"], e["object_id"], e["detail"]) for e in recorded] == [
+            (uid_of(bob), doc["id"], {"version": 2, "format": None})]
+        assert response.read() == b"twee"
+    assert recorded[0]["ip"] == "127.0.0.1" and recorded[0]["object_type"] == "document"
+    # Again within the hour (and a ranged part of it): nothing new; another version, or
+    # another person: an entry each.
+    assert bob.get(f"{API}/documents/{doc['id']}/content").content == b"twee"
+    assert bob.get(f"{API}/documents/{doc['id']}/content",
+                   headers={"Range": "bytes=0-1"}).status_code == 206
+    assert bob.get(f"{API}/documents/{doc['id']}/versions/1/content").content == b"een"
+    assert alice.get(f"{API}/documents/{doc['id']}/content").content == b"twee"
+    # Refused reads leave nothing.
+    expect_error(outsider.get(f"{API}/documents/{doc['id']}/content"), 404)
+    expect_error(bob.get(f"{API}/documents/{doc['id']}/versions/9/content"), 404)
+    assert [(e["actor_id"], e["detail"]["version"]) for e in downloads_in(alice, gid)] == [
+        (uid_of(alice), 2), (uid_of(bob), 1), (uid_of(bob), 2)]
+
+    # A note read as a file (here OpenDocument) is a download too.
+    note = expect(alice.post(f"{API}/folders/{root}/notes", json={"title": "Notulen"}), 201)
+    assert bob.get(f"{API}/documents/{note['id']}/content",
+                   params={"format": "odt"}).status_code == 200
+    latest = downloads_in(alice, gid)[0]
+    assert (latest["object_id"], latest["detail"]) == (note["id"],
+                                                       {"version": None, "format": "odt"})
+
+
+def test_every_download_is_recorded_when_not_coalesced(tmp_path: Path) -> None:
+    with running_server(tmp_path / "data", {"PLEIN_AUDIT_DOWNLOAD_MINUTES": "0"}) as site:
+        alice = site.client()
+        try:
+            alice.sign_up("Alice")
+            group = make_group(alice, unique("Every"))
+            doc = uploaded(alice, group["root_folder_id"], "a.txt", b"abc")
+            for _ in range(3):
+                assert alice.get(f"{API}/documents/{doc['id']}/content").content == b"abc"
+            assert len(downloads_in(alice, group["id"])) == 3
+        finally:
+            alice.close()

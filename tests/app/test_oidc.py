@@ -11,7 +11,6 @@ import secrets
 import sqlite3
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,56 +20,19 @@ import pytest
 from tests.app.helpers import API
 from tests.app.test_pages import csrf_of
 from tests.live import LiveServer, unique
-from tests.oidc_provider import OpenIdProvider, running_provider
+from tests.oidc_provider import CLIENT_ID, Sso, running_sso
 
 # A real server and a real provider, each a process of its own.
 pytestmark = pytest.mark.server
 
 PASSWORD = "correct horse battery staple"
-CLIENT_ID = "plein"
 CODE_TTL = 4
-
-
-@dataclass
-class Sso:
-    server: LiveServer
-    op: OpenIdProvider
-
-    def browser(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, timeout=30, follow_redirects=False)
-
-    def to_provider(self, browser: httpx.Client, next_url: str = "") -> str:
-        started = browser.get("/auth/oidc/login" + (f"?next={next_url}" if next_url else ""))
-        assert started.status_code == 303, started.text
-        location = started.headers["location"]
-        assert location.startswith(self.op.url)
-        return location
-
-    def callback_url(self, browser: httpx.Client, login: str) -> str:
-        back = self.op.sign_in(self.to_provider(browser), login)
-        assert back.startswith(f"{self.server.url}/auth/oidc/callback?"), back
-        return back
 
 
 @pytest.fixture(scope="module")
 def sso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sso]:
-    root = tmp_path_factory.mktemp("sso")
-    server = LiveServer(root / "data")
-    secret = secrets.token_urlsafe(24)
-    with running_provider(CLIENT_ID, secret, f"{server.url}/auth/oidc/callback",
-                          code_ttl=CODE_TTL, log=root / "op.log") as op:
-        server.extra_env.update({"PLEIN_BASE_URL": server.url, "PLEIN_OIDC_ISSUER": op.url,
-                                 "PLEIN_OIDC_CLIENT_ID": CLIENT_ID,
-                                 "PLEIN_OIDC_CLIENT_SECRET": secret})
-        server.start()
-        try:
-            # The first account is the site administrator; SSO people come after.
-            admin = server.client()
-            admin.sign_up("Admin")
-            admin.close()
-            yield Sso(server, op)
-        finally:
-            server.stop()
+    with running_sso(tmp_path_factory.mktemp("sso"), code_ttl=CODE_TTL) as started:
+        yield started
 
 
 def me(browser: httpx.Client) -> dict[str, object] | None:

@@ -22,7 +22,7 @@ from app.schemas.documents import (
     VersionLabel,
     VersionOut,
 )
-from app.services import documents, folders, notes
+from app.services import audit, documents, folders, notes
 from app.services.blobs import open_blob
 from app.services.documents import ReceivedFile
 from app.services.note_docx import DOCX_MIME, note_to_docx
@@ -85,8 +85,20 @@ def purge_document(ctx: Ctx, doc_id: str) -> None:
     documents.purge_document(ctx.db, ctx.access, doc)
 
 
+def _audit_download(ctx: Ctx, doc: Document, version: int | None, fmt: str | None) -> None:
+    """Access was granted: the read is entered in the audit log after this read transaction,
+    before the body is sent (app.http.context._record_use), at most once per person, version
+    and PLEIN_AUDIT_DOWNLOAD_MINUTES."""
+    user = ctx.require_user()
+    download = audit.Download(actor_id=user.id, document_id=doc.id, group_id=doc.group_id,
+                              version=version, format=fmt, ip=ctx.client_ip)
+    if audit.download_due(ctx.db, ctx.settings.audit_download_minutes, download):
+        ctx.downloads.append(download)
+
+
 def _download(ctx: Ctx, doc: Document, number: int) -> Response:
     version = documents.get_version(ctx.db, doc, number)
+    _audit_download(ctx, doc, version.number, None)
     blob = ctx.db.get_one(Blob, version.blob_id)
     reader = open_blob(ctx.runtime.blob_store, blob)
     return blob_response(reader, filename=version.filename, mime=version.mime,
@@ -100,6 +112,7 @@ def _download(ctx: Ctx, doc: Document, number: int) -> Response:
 def get_content(ctx: Ctx, doc_id: str) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
+        _audit_download(ctx, doc, None, ctx.conn.query_params.get("format", "markdown"))
         return _note_response(ctx, notes.current_state(ctx.runtime.live.manager, doc), doc.title)
     return _download(ctx, doc, doc.current_version)
 
@@ -172,6 +185,7 @@ def get_version_content(ctx: Ctx, doc_id: str, n: int) -> Response:
     doc = documents.get_document(ctx.db, ctx.access, doc_id)
     if doc.kind == "note":
         version = documents.get_version(ctx.db, doc, n)
+        _audit_download(ctx, doc, n, ctx.conn.query_params.get("format", "markdown"))
         state = notes.version_state(ctx.db, ctx.runtime.blob_store, version)
         return _note_response(ctx, state, f"{doc.title} v{n}")
     return _download(ctx, doc, n)
