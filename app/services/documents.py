@@ -250,6 +250,8 @@ def restore_document(access: Access, doc: Document) -> None:
         raise Conflict(N_("Restore the folder it was in first."), code="parent_in_trash")
     doc.trashed_at = None
     doc.trashed_by = None
+    audit.record(access.db, "document.restored", actor_id=access.require_user().id,
+                 object_type="document", object_id=doc.id, group_id=doc.group_id)
 
 
 def purge_document(db: Session, access: Access, doc: Document) -> None:

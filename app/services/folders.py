@@ -124,6 +124,8 @@ def trash_folder(db: Session, access: Access, folder: Folder) -> None:
                            "trash: it holds work of others."), code="trash_not_allowed")
     folder.trashed_at = utcnow()
     folder.trashed_by = user.id
+    audit.record(db, "folder.trashed", actor_id=user.id, object_type="folder",
+                 object_id=folder.id, group_id=folder.group_id)
     access.forget()
     # Issue 17: the owners hear of it (who, which folder), whoever did it.
     group = db.get_one(Group, folder.group_id)
@@ -211,6 +213,8 @@ def restore_folder(db: Session, access: Access, folder: Folder) -> None:
         raise Conflict(N_("Restore the folder it was in first."), code="parent_in_trash")
     folder.trashed_at = None
     folder.trashed_by = None
+    audit.record(db, "folder.restored", actor_id=access.require_user().id,
+                 object_type="folder", object_id=folder.id, group_id=folder.group_id)
     access.forget()
 
 
@@ -220,6 +224,8 @@ def purge_folder(db: Session, access: Access, folder: Folder) -> None:
         raise Conflict(N_("Only items in the trash can be removed for good."), code="not_in_trash")
     from app.services.maintenance import purge_folder_tree
 
+    audit.record(db, "folder.purged", actor_id=access.require_user().id,
+                 object_type="folder", object_id=folder.id, group_id=folder.group_id)
     purge_folder_tree(db, folder)
     access.forget()
 

@@ -47,7 +47,11 @@ def purge_expired_trash(db: Database, settings: Settings, now: datetime | None =
     with db.write() as session:
         # Rows are listed before anything is deleted: purging flushes deletes on the same
         # connection, and a cursor read across them could hand back rows already gone.
+        # The purge after PLEIN_TRASH_DAYS is nobody's act (actor_id None) but is audited like
+        # a purge by hand: "where did the folder go" has an answer.
         for doc in list(session.scalars(select(Document).where(Document.trashed_at < cutoff))):
+            audit.record(session, "document.purged", actor_id=None, object_type="document",
+                         object_id=doc.id, group_id=doc.group_id)
             purge(session, doc)
             removed += 1
         done: set[str] = set()
@@ -55,6 +59,8 @@ def purge_expired_trash(db: Database, settings: Settings, now: datetime | None =
             if folder.id in done:
                 continue  # inside an expired folder purged just before: already gone
             done.update(_subtree_ids(session, folder))
+            audit.record(session, "folder.purged", actor_id=None, object_type="folder",
+                         object_id=folder.id, group_id=folder.group_id)
             removed += purge_folder_tree(session, folder)
     return removed
 

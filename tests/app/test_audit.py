@@ -186,3 +186,23 @@ def test_every_download_is_recorded_when_not_coalesced(tmp_path: Path) -> None:
             assert len(downloads_in(alice, group["id"])) == 3
         finally:
             alice.close()
+
+
+def test_trash_restore_and_purge_are_recorded(person: Cast) -> None:
+    alice = person("Alice")
+    group = make_group(alice, unique("Prullenbak"))
+    gid, root = group["id"], group["root_folder_id"]
+    folder = make_folder(alice, root, "Oud")
+    doc = uploaded(alice, root, "memo.txt", b"een")
+    expect(alice.delete(f"{API}/documents/{doc['id']}"), 204)
+    expect(alice.post(f"{API}/documents/{doc['id']}/restore"), 200)
+    expect(alice.delete(f"{API}/folders/{folder['id']}"), 204)
+    expect(alice.post(f"{API}/folders/{folder['id']}/restore"), 200)
+    expect(alice.delete(f"{API}/folders/{folder['id']}"), 204)
+    expect(alice.delete(f"{API}/folders/{folder['id']}/purge"), 204)
+
+    events = [(e["action"], e["object_id"]) for e in reversed(group_log(alice, gid))]
+    assert events == [
+        ("document.trashed", doc["id"]), ("document.restored", doc["id"]),
+        ("folder.trashed", folder["id"]), ("folder.restored", folder["id"]),
+        ("folder.trashed", folder["id"]), ("folder.purged", folder["id"])]

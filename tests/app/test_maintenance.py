@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.main import create_app
-from app.models import Blob, Document, DocumentVersion, Folder
+from app.models import AuditEvent, Blob, Document, DocumentVersion, Folder
 from app.services.documents import group_usage
 from app.services.maintenance import purge_expired_trash, versions_to_thin
 from app.settings import Settings
@@ -220,6 +220,13 @@ async def test_purge_expired_trash(site: tuple[Any, httpx.AsyncClient],
         # Blob rows of purged files are gone (the quota frees up; files follow via GC).
         assert session.scalar(select(func.count()).select_from(Blob)) == 2
         assert group_usage(session, settings, group["id"]) < usage_before
+        # Audited as nobody's act: the trashed document and the outer folder (the inner one
+        # too when it expired on its own first).
+        purged = {(e.action, e.object_id) for e in session.scalars(
+            select(AuditEvent).where(AuditEvent.actor_id.is_(None),
+                                     AuditEvent.action.like("%.purged")))}
+        expected = {("document.purged", old_trash), ("folder.purged", outer)}
+        assert purged == (expected if parent_first else expected | {("folder.purged", inner)})
     assert (await client.get(f"/api/v1/documents/{live}/content")).status_code == 200
     assert purge_expired_trash(db, settings, now=later) == 0  # idempotent
 
