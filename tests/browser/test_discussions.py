@@ -90,5 +90,6 @@ def test_mention_autocomplete_inserts_the_token(browsers: Browsers) -> None:
     expect(page.locator(".mention-list")).to_be_hidden()
     page.click(".comment-new button[type=submit]")
     expect(page.locator(".comment-body .mention")).to_have_text("@Bob")
-    unread = expect_ok(bob.get(f"{API}/notifications/unread"), 200)
-    assert unread["unread"] == 1
+    # Bob's unread: the mention, and who added him to the group (issue 17).
+    items = expect_ok(bob.get(f"{API}/notifications", params={"unread": "true"}), 200)["items"]
+    assert sorted(n["kind"] for n in items) == ["group_added", "mention"]
