@@ -118,9 +118,11 @@ def test_revoking_a_token_closes_its_sockets_only(
     assert not b.has(lambda e: e["event"] == "close")
 
 
-def test_signing_out_closes_the_sockets_of_that_session_only(
+@pytest.mark.parametrize("ending", ["sign_out", "sessions_list"])
+def test_ending_a_session_closes_the_sockets_of_that_session_only(
         server: LiveServer, person: Callable[[str], Client],
-        clients: Callable[..., JsClient]) -> None:
+        clients: Callable[..., JsClient], ending: str) -> None:
+    """Signing out ends this browser's session; the sessions list ends another one."""
     alice = person("Alice")
     note = new_note(alice)
     second = server.client()
@@ -131,33 +133,18 @@ def test_signing_out_closes_the_sockets_of_that_session_only(
         editor.wait_synced()
         with cookie_socket(server, note, alice) as mine, \
                 cookie_socket(server, note, second) as theirs:
-            expect(alice.delete(f"{API}/session"), 204)
-            assert closed_within(mine, 1.0) == 4403
+            if ending == "sign_out":
+                expect(alice.delete(f"{API}/session"), 204)
+                ended, kept = mine, theirs
+            else:
+                there = next(s for s in expect(second.get(f"{API}/users/me/sessions"), 200)
+                             if s["current"])
+                expect(alice.delete(f"{API}/users/me/sessions/{there['id']}"), 204)
+                ended, kept = theirs, mine
+            assert closed_within(ended, 1.0) == 4403
             # Another session of the same person, and a token socket, are not this session.
-            assert still_open(theirs, editor, "still reading")
+            assert still_open(kept, editor, "still reading")
             assert not editor.has(lambda e: e["event"] == "close")
-    finally:
-        second.close()
-
-
-def test_ending_a_session_from_the_sessions_list_closes_its_sockets_only(
-        server: LiveServer, person: Callable[[str], Client],
-        clients: Callable[..., JsClient]) -> None:
-    alice = person("Alice")
-    note = new_note(alice)
-    second = server.client()
-    try:
-        assert second.sign_in(str(alice.user and alice.user["email"]), PASSWORD).status_code \
-            == 200
-        editor = clients(note, token_of(alice)[1], "editor")
-        editor.wait_synced()
-        there = next(s for s in expect(second.get(f"{API}/users/me/sessions"), 200)
-                     if s["current"])
-        with cookie_socket(server, note, alice) as mine, \
-                cookie_socket(server, note, second) as theirs:
-            expect(alice.delete(f"{API}/users/me/sessions/{there['id']}"), 204)
-            assert closed_within(theirs, 1.0) == 4403
-            assert still_open(mine, editor, "still reading")
     finally:
         second.close()
 
