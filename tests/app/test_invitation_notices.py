@@ -93,6 +93,14 @@ def test_without_mail_the_group_page_shows_the_link_and_a_new_one_replaces_it(
     page = carol.http.get(f"/groups/{gid}")
     refused = carol.http.post(again, data={"csrf_token": csrf_of(page)})
     assert refused.status_code == 403
+    # Someone outside the group may not either (403, as for changing the group in the access
+    # matrix: the group itself is known); an invitation's id under another group is not found.
+    outsider = cast("Dave")
+    home = outsider.http.get(f"/groups/{gid}")
+    assert outsider.http.post(again, data={"csrf_token": csrf_of(home)}).status_code == 403
+    other = make_group(alice, unique("Elders"))["id"]
+    assert post_form(alice, f"/groups/{other}",
+                     f"/groups/{other}/invitations/{invitation['id']}/link").status_code == 404
     assert again in bob.http.get(f"/groups/{gid}").text
     renewed = post_form(bob, f"/groups/{gid}", again)
     assert renewed.status_code == 200
